@@ -1,0 +1,70 @@
+# Data Labeling Labs. `make` alone lists the targets.
+#
+#   make book   set up everything on a fresh machine and build the course site (the main job)
+#   make test   set up everything and run the project's tests
+#
+# Offline: COURSE_MIRROR=<folder laid out like the mirror> make book  (see README.md).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup setup-dev resources system-deps book test test-fast release check-release grade bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# Torch first, pinned: snorkel's unbounded `torch` would otherwise pull a multi-GB CUDA build.
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/activate
+	$(PY) -m pip install --quiet "$$(grep -E '^torch==' requirements.txt)"
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed ## create .venv and install the pinned requirements
+setup-dev: $(VENV)/.installed-dev ## setup, plus what the tests need
+
+resources: setup ## fetch and verify the data set, WordNet and the spaCy model (no-op when done)
+	$(PY) -m labeling_labs fetch
+
+system-deps: ## Debian/Ubuntu packages the tests use: Chromium (browser test), bubblewrap (grading sandbox)
+	@bash scripts/install-system-deps.sh
+
+book: resources ## build the course site into _build/html (executes every chapter; cached)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: setup-dev resources system-deps ## run the whole test suite (builds the book, grades fixtures)
+	$(BIN)/pytest
+
+test-fast: setup-dev resources ## the tests that take seconds, not minutes
+	$(BIN)/pytest -m "not slow and not browser"
+
+release: setup ## regenerate exercises/ from solutions/ with nbgrader
+	$(PY) -m autograder.release
+
+check-release: setup ## fail if exercises/ is not what nbgrader generates from solutions/
+	$(PY) -m autograder.release --check
+
+grade: setup ## grade every collected submission of ASSIGNMENT in the sandbox, in parallel
+	$(BIN)/course-grade all $(ASSIGNMENT)
+
+bench: setup-dev resources system-deps ## print build, execution and grading figures
+	$(PY) scripts/bench_book.py
+	$(PY) scripts/bench_grading.py
+
+lint: setup-dev ## ruff and codespell
+	$(BIN)/ruff check labeling_labs autograder tests scripts solutions
+	$(BIN)/codespell README.md book labeling_labs autograder
+
+clean: ## remove the built site and the execution cache (keeps .venv and data)
+	rm -rf _build

@@ -1,0 +1,197 @@
+"""The checks that learners' test cells call: contract, stubs, safe calls, messages and partial credit.
+
+These helpers hold logic, never answers: expected values and held-out cases live
+in the notebooks' hidden test blocks. Every failure is an ``AssertionError``
+(so nbgrader gives the cell no credit) whose message speaks to the learner
+about *their* object:
+
+- :class:`NotAnswered` -- the answer is still the stub (``...``), so the
+  learner reads "Not answered yet", never a ``NameError`` cascade;
+- :class:`CheckFailed` -- observation, then expectation, then at most one hint.
+
+Test cells must write nothing to stderr (nbgrader gives 0 points to a cell with
+stderr output): use ``progress_bar=False`` and :func:`quietly`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import math
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = [
+    "CheckFailed",
+    "NotAnswered",
+    "call_safely",
+    "expect",
+    "is_stub",
+    "partial_credit",
+    "passed",
+    "quietly",
+    "require_answer",
+    "require_function",
+    "show",
+    "unchanged_after",
+    "unwrap",
+]
+
+#: How many characters of a learner's value a message shows.
+SHOW_LIMIT = 80
+
+
+class CheckFailed(AssertionError):
+    """The learner's answer is there but does not do what the question asks."""
+
+
+class NotAnswered(AssertionError):
+    """The learner has not replaced the stub yet."""
+
+
+def _stub():  # the body nbgrader's stub leaves in place: `...`
+    ...
+
+
+_STUB_CODE = _stub.__code__.co_code
+
+
+def show(value: Any, limit: int = SHOW_LIMIT) -> str:
+    """A short, safe ``repr`` of a learner's value for a message."""
+    try:
+        text = repr(value)
+    except Exception as error:  # a hostile or broken __repr__ must not break the check
+        text = f"<{type(value).__name__} whose repr raised {type(error).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unwrap(func: Any) -> Any:
+    """The plain Python function inside a snorkel LF, TF or SF (or ``func`` itself)."""
+    return getattr(func, "_f", func)
+
+
+def is_stub(value: Any) -> bool:
+    """True for the stubs a released notebook holds: ``...``, or a function whose body is only ``...``."""
+    if value is Ellipsis:
+        return True
+    inner = unwrap(value)
+    code = getattr(inner, "__code__", None)
+    return code is not None and code.co_code == _STUB_CODE
+
+
+def require_answer(value: Any, name: str) -> Any:
+    """Return ``value``, or raise :class:`NotAnswered` if it is still the stub."""
+    if is_stub(value):
+        raise NotAnswered(f"Not answered yet: `{name}` is still the placeholder. Write your answer in the cell above.")
+    return value
+
+
+def require_function(func: Any, name: str, *, kind: type | tuple[type, ...] | None = None) -> Any:
+    """Check that ``func`` is answered and callable (and an instance of ``kind``, e.g. ``LabelingFunction``)."""
+    require_answer(func, name)
+    if kind is not None and not isinstance(func, kind):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        wanted = " or ".join(k.__name__ for k in kinds)
+        raise CheckFailed(
+            f"`{name}` is a {type(func).__name__}, not a {wanted}. "
+            f"Did you forget the decorator, or return the wrong object?"
+        )
+    if not callable(func):
+        raise CheckFailed(f"`{name}` is {show(func)}, which cannot be called. It should be a function.")
+    return func
+
+
+def expect(condition: bool, message: str) -> None:
+    """Raise :class:`CheckFailed` with ``message`` unless ``condition`` holds.
+
+    ``condition`` must be a real ``bool``: a learner's object whose ``__eq__``
+    is always true cannot make a check pass.
+    """
+    if condition is not True and condition is not False:
+        condition = _strict_bool(condition)
+    if not condition:
+        raise CheckFailed(message)
+
+
+def _strict_bool(value: Any) -> bool:
+    import numpy as np
+
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise CheckFailed(f"A check expected True or False and got {show(value)} of type {type(value).__name__}.")
+
+
+def call_safely(func: Callable, *args: Any, name: str, about: str = "") -> Any:
+    """Call a learner's function; turn an exception into a :class:`CheckFailed` that says where.
+
+    ``about`` describes the input for the message, e.g. ``"the comment 'Check out my…'"``.
+    """
+    try:
+        with quietly():
+            return func(*args)
+    except (NotAnswered, CheckFailed):
+        raise
+    except Exception as error:
+        where = f" on {about}" if about else ""
+        raise CheckFailed(f"`{name}` raised {type(error).__name__}: {show(str(error))}{where}.") from None
+
+
+def unchanged_after(func: Callable, point: Any, *, name: str) -> Any:
+    """Call ``func(point)`` on a copy and check the learner's function did not modify its input."""
+    before = copy.deepcopy(point)
+    result = call_safely(func, point, name=name, about=f"the data point {show(point)}")
+    same = _same_point(before, point)
+    expect(same, f"`{name}` changed the data point it was given. Work on a copy instead, "
+                 "for example `x = x.copy()` or build a new point.")
+    return result
+
+
+def _same_point(a: Any, b: Any) -> bool:
+    try:
+        import pandas as pd
+
+        if isinstance(a, pd.Series) and isinstance(b, pd.Series):
+            return list(a.index) == list(b.index) and all(_same_value(a[k], b[k]) for k in a.index)
+    except ImportError:  # pragma: no cover - pandas is always installed with the course
+        pass
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
+
+
+@contextlib.contextmanager
+def quietly():
+    """Silence warnings and stderr from library code inside a check (stderr costs a cell its points)."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def passed(message: str) -> None:
+    """Print the one line a passing check shows: something worth knowing."""
+    print(f"Passed: {message}")
+
+
+def partial_credit(earned: float, points: float, reasons: Iterable[str] = ()) -> float:
+    """Print what earned and lost points, and return the score for the test cell's last line.
+
+    nbgrader reads a test cell's final value as its partial credit, so a cell
+    with degrees of credit ends with ``partial_credit(earned, points, reasons)``.
+    """
+    earned = max(0.0, min(float(points), round(float(earned), 2)))
+    for reason in reasons:
+        print(f"- {reason}")
+    print(f"Score: {earned:g} of {points:g} points.")
+    return earned

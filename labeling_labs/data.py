@@ -1,0 +1,82 @@
+"""Load the YouTube Spam Collection and split it exactly as the original Snorkel spam tutorials do.
+
+The split, step by step (so that the numbers in the chapters match the tutorials):
+
+1. Each of the five CSV files, in video order 1 to 5: lower-case the column
+   names, drop ``comment_id``, add ``video``, rename ``class`` to ``label`` and
+   ``content`` to ``text``, and shuffle with ``sample(frac=1, random_state=123)``.
+2. ``train`` is videos 1 to 4 (1586 rows); its labels are hidden (set to
+   ``ABSTAIN``) unless ``train_labels=True``.
+3. ``dev`` is 100 rows sampled from train with ``random_state=123``, with gold labels.
+4. Video 5 is split stratified by label with ``test_size=250, random_state=123``:
+   ``test`` has 250 rows and ``valid`` the other 120.
+
+Unlike the tutorials, every row keeps a unique index, ``row_id = 1000 * video + n``,
+where ``n`` is the row's position in its CSV file, so a row can be traced back to
+its source in every split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import pandas as pd
+
+from labeling_labs.constants import ABSTAIN, COLUMNS, SEED, TEST_VIDEO, VIDEO_FILES
+from labeling_labs.resources import check_dataset_file, dataset_checksums
+
+#: Sizes of the splits, for checks and prose.
+TRAIN_SIZE, DEV_SIZE, VALID_SIZE, TEST_SIZE = 1586, 100, 120, 250
+
+
+@dataclass(frozen=True)
+class SpamSplits:
+    """The four splits. Unpacks in order: ``train, dev, valid, test = load_spam_splits()``.
+
+    Every split has the columns ``author`` (str), ``date`` (ISO-8601 str, missing
+    for some rows), ``text`` (str, the raw comment), ``label`` (``SPAM`` = 1,
+    ``HAM`` = 0, or ``ABSTAIN`` = -1 where hidden) and ``video`` (1 to 5), and
+    an integer index ``row_id`` that is unique across all splits.
+    """
+
+    train: pd.DataFrame
+    dev: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+
+    def __iter__(self):
+        return (getattr(self, field.name) for field in fields(self))
+
+
+def load_video(video: int) -> pd.DataFrame:
+    """One video's comments, verified and tidied, in the file's own order."""
+    name = VIDEO_FILES[video - 1]
+    path = check_dataset_file(name, dataset_checksums()[name])
+    frame = pd.read_csv(path, dtype={"CLASS": "int64"}, keep_default_na=False, na_values=[""])
+    frame.columns = [column.lower() for column in frame.columns]
+    frame = frame.drop(columns="comment_id").rename(columns={"class": "label", "content": "text"})
+    frame["video"] = video
+    frame["author"] = frame["author"].astype(str)
+    frame.index = pd.RangeIndex(1000 * video, 1000 * video + len(frame), name="row_id")
+    return frame[list(COLUMNS)]
+
+
+def load_spam_splits(*, train_labels: bool = False) -> SpamSplits:
+    """Load the data set and return the tutorials' ``train``, ``dev``, ``valid`` and ``test`` splits.
+
+    ``train_labels=False`` (lab 1) hides the train labels: every one is ``ABSTAIN``.
+    Raises :class:`labeling_labs.resources.ResourceError`, saying which command
+    to run, when the data set has not been fetched or a file is damaged.
+    """
+    from sklearn.model_selection import train_test_split
+
+    shuffled = [load_video(video).sample(frac=1, random_state=SEED) for video in range(1, 6)]
+    train = pd.concat(shuffled[: TEST_VIDEO - 1])
+    dev = train.sample(DEV_SIZE, random_state=SEED)
+    if not train_labels:
+        train = train.assign(label=ABSTAIN)
+    held_out = shuffled[TEST_VIDEO - 1]
+    valid, test = train_test_split(
+        held_out, test_size=TEST_SIZE, random_state=SEED, stratify=held_out["label"]
+    )
+    return SpamSplits(train=train, dev=dev.copy(), valid=valid, test=test)
