@@ -20,10 +20,11 @@ c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
 
 
-# Releases carry no outputs and no solution; each question's stub is `...`-style code.
-c.ClearSolutions.code_stub = {
-    "python": "# YOUR CODE HERE\nraise NotImplementedError(\"Not answered yet: replace this line with your answer.\")"
-}
+# Releases carry no outputs and no solution. A stub is `...`, never `raise`: *Run All* then reaches
+# every test cell, and each says "Not answered yet" instead of stopping the notebook at the first stub.
+# An answer cell declares its names (`coverage = ...`) above its solution block, so they exist in
+# the release too.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\n..."}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearOutput.enabled = True
 
