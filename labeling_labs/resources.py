@@ -56,17 +56,20 @@ class ResourceError(RuntimeError):
 # --------------------------------------------------------------------------- paths
 
 
-def data_root() -> Path:
-    """The folder that holds the fetched resources.
+#: The repository's ``data/`` folder, found from this package's location (never the working
+#: directory). It holds the committed checksums, and by default the fetched files too.
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 
-    ``COURSE_DATA_DIR`` overrides it; by default it is the repository's
-    ``data/`` folder, found from this package's location (never the working
-    directory), so every notebook and script finds the same files.
+
+def data_root() -> Path:
+    """The folder that holds the fetched resources: ``COURSE_DATA_DIR``, else the repository's ``data/``.
+
+    The checksums always come from the repository (``REPO_DATA``), wherever the files are kept.
     """
     override = os.environ.get("COURSE_DATA_DIR")
     if override:
         return Path(override).expanduser().resolve()
-    return Path(__file__).resolve().parent.parent / "data"
+    return REPO_DATA
 
 
 def dataset_dir() -> Path:
@@ -106,7 +109,7 @@ def read_checksums(sums_file: Path) -> dict[str, str]:
     if not sums_file.is_file():
         raise ResourceError(
             f"{sums_file} is missing. It is part of the repository: restore it with "
-            f"`git checkout -- {sums_file.name}` from the repository root."
+            f"`git checkout -- {sums_file.relative_to(REPO_DATA.parent) if sums_file.is_relative_to(REPO_DATA.parent) else sums_file}`."
         )
     sums = {}
     for number, line in enumerate(sums_file.read_text().splitlines(), start=1):
@@ -120,7 +123,8 @@ def read_checksums(sums_file: Path) -> dict[str, str]:
 
 
 def dataset_checksums() -> dict[str, str]:
-    return read_checksums(dataset_dir() / "SHA256SUMS")
+    """The committed SHA-256 sum of each CSV file."""
+    return read_checksums(REPO_DATA / "youtube-spam" / "SHA256SUMS")
 
 
 def check_dataset_file(name: str, expected: str | None = None) -> Path:
@@ -218,8 +222,11 @@ def _install_verified(source_bytes_path: Path, name: str, expected: str, origin:
     _move_into_place(source_bytes_path, dataset_dir() / name)
 
 
-def fetch_dataset(*, mirror: Path | None = None, progress: bool = True) -> Outcome:
-    """Make the five CSV files present and verified; change nothing if they already are."""
+def fetch_dataset(*, mirror: Path | None = None, progress: bool = True, url: str = DATASET_URL) -> Outcome:
+    """Make the five CSV files present and verified; change nothing if they already are.
+
+    ``url`` is where the zip comes from when there is no ``mirror`` (UCI by default).
+    """
     expected = dataset_checksums()
     needed = _missing_or_damaged(expected)
     if not needed:
@@ -241,8 +248,8 @@ def fetch_dataset(*, mirror: Path | None = None, progress: bool = True) -> Outco
             origin = f"the mirror {mirror}"
         else:
             archive = staging / "youtube-spam.zip"
-            _say(f"Fetching the YouTube Spam Collection from {DATASET_URL}")
-            _download(DATASET_URL, archive, progress=progress)
+            _say(f"Fetching the YouTube Spam Collection from {url}")
+            _download(url, archive, progress=progress)
             try:
                 with zipfile.ZipFile(archive) as bundle:
                     members = {
@@ -253,18 +260,18 @@ def fetch_dataset(*, mirror: Path | None = None, progress: bool = True) -> Outco
                     for name in needed:
                         if name not in members:
                             raise ResourceError(
-                                f"The zip from {DATASET_URL} has no {name}; UCI may have changed "
+                                f"The zip from {url} has no {name}; UCI may have changed "
                                 "the archive. Use COURSE_MIRROR with the original files."
                             )
                         with bundle.open(members[name]) as src, open(staging / name, "wb") as dst:
                             shutil.copyfileobj(src, dst)
-                        _install_verified(staging / name, name, expected[name], DATASET_URL)
+                        _install_verified(staging / name, name, expected[name], url)
             except zipfile.BadZipFile as error:
                 raise ResourceError(
-                    f"The download from {DATASET_URL} is not a valid zip file ({error}): it is "
+                    f"The download from {url} is not a valid zip file ({error}): it is "
                     f"corrupt or truncated. Run `{FETCH_COMMAND}` again."
                 ) from error
-            origin = DATASET_URL
+            origin = url
     return Outcome("youtube-spam", True, f"{len(needed)} CSV file(s) fetched from {origin} and verified")
 
 
@@ -311,7 +318,7 @@ def fetch_wordnet(*, mirror: Path | None = None) -> Outcome:
                 )
             staged = staging / "wordnet.zip"
             shutil.copyfile(source, staged)
-            expected = read_checksums(nltk_data_dir() / "SHA256SUMS").get(str(WORDNET_ZIP))
+            expected = read_checksums(REPO_DATA / "nltk_data" / "SHA256SUMS").get(str(WORDNET_ZIP))
             if expected and sha256_of(staged) != expected:
                 raise ResourceError(
                     f"{source} does not match its checksum in data/nltk_data/SHA256SUMS: the copy "
