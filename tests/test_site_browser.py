@@ -1,0 +1,154 @@
+"""A real browser walks the built site: every chapter, its tables and figures, links and search.
+
+Headless Chromium (Debian's package) is driven by Playwright over the site served on a
+loopback port. A screenshot of each page lands in test-artifacts/screenshots/.
+"""
+
+import functools
+import http.server
+import re
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urldefrag, urljoin, urlparse
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    pytest.fail("No Chromium on this machine: `make system-deps` installs Debian's package.")
+
+
+@pytest.fixture(scope="module")
+def site_url(built_site):
+    handler = functools.partial(QuietHandler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def walk(browser, site_url):
+    """Open the landing page, follow the primary navigation to every page, and record what each shows."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    console_errors = []
+    page.on("pageerror", lambda error: console_errors.append(str(error)))
+    page.goto(site_url + "index.html")
+    page.wait_for_load_state("networkidle")
+    start = page.url
+    nav = page.eval_on_selector_all(
+        ".bd-sidebar-primary a.reference.internal", "links => links.map(a => a.href)"
+    )
+    pages = [start] + [urldefrag(url)[0] for url in nav]
+    pages = list(dict.fromkeys(pages))
+    visited = {}
+    for url in pages:
+        response = page.goto(url)
+        page.wait_for_load_state("networkidle")
+        name = Path(urlparse(url).path).stem
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        visited[name] = {
+            "status": response.status if response else None,
+            "text": page.inner_text("main"),
+            "tables": page.locator("main .cell_output table").count(),
+            "figures": page.locator("main .cell_output img").count(),
+            "tracebacks": page.locator("main .output.traceback, main .output.stderr").count(),
+            "links": page.eval_on_selector_all("main a[href]", "links => links.map(a => a.href)"),
+        }
+    page.close()
+    return {"pages": visited, "site": site_url, "console_errors": console_errors}
+
+
+def test_navigation_reaches_every_chapter(walk):
+    names = set(walk["pages"])
+    for expected in ("intro", "setup", "01-labeling-functions", "02-transformation-functions",
+                     "03-slicing-functions", "instructors", "glossary", "bibliography"):
+        assert expected in names, f"the navigation does not reach {expected}"
+    for name, seen in walk["pages"].items():
+        assert seen["status"] == 200, f"{name} answered {seen['status']}"
+
+
+def test_no_page_shows_a_traceback_or_error(walk):
+    for name, seen in walk["pages"].items():
+        assert seen["tracebacks"] == 0, f"{name} shows an error output"
+        assert "Traceback (most recent call last)" not in seen["text"], f"{name} shows a traceback"
+    assert not walk["console_errors"], walk["console_errors"][:3]
+
+
+def test_each_lab_shows_executed_tables_and_figures(walk):
+    labs = [name for name in walk["pages"] if re.match(r"0[123]-", name)]
+    assert len(labs) == 3
+    for name in labs:
+        assert walk["pages"][name]["tables"] >= 1, f"{name} shows no executed table"
+        assert walk["pages"][name]["figures"] >= 1, f"{name} shows no figure"
+
+
+def test_no_broken_internal_link(walk):
+    site = walk["site"]
+    targets = {link for seen in walk["pages"].values() for link in seen["links"] if link.startswith(site)}
+    assert targets
+    bodies = {}
+    broken = []
+    for link in sorted(targets):
+        address, fragment = urldefrag(link)
+        if address not in bodies:
+            try:
+                with urllib.request.urlopen(address) as response:
+                    bodies[address] = response.read().decode("utf-8", "replace")
+            except urllib.error.HTTPError as error:
+                bodies[address] = None
+                broken.append(f"{link} ({error.code})")
+                continue
+        body = bodies[address]
+        if body is not None and fragment and address.endswith(".html") and f'id="{fragment}"' not in body:
+            broken.append(f"{link} (no anchor #{fragment})")
+    assert not broken, broken[:10]
+
+
+def test_search_finds_labeling_function(browser, site_url):
+    page = browser.new_page()
+    page.goto(urljoin(site_url, "search.html?q=labeling+function"))
+    page.wait_for_selector("ul.search li", timeout=60_000)
+    results = page.locator("ul.search li")
+    titles = " ".join(results.all_inner_texts())
+    page.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)
+    page.close()
+    assert results.count() >= 1
+    assert "Labeling" in titles or "labeling" in titles
