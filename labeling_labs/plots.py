@@ -1,0 +1,116 @@
+"""Plots for the course's chapters and exercises, drawn the same way everywhere.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without pyplot:
+nothing is left open in pyplot's global state, and a notebook shows the figure
+exactly once, when it is the value of the cell. For crisp figures in a notebook,
+run ``%config InlineBackend.figure_formats = ["svg"]`` once.
+
+Shared helpers come first (:data:`COLORS`, :func:`new_figure`, :func:`finish`);
+each lab's plotting functions follow, in lab order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from labeling_labs.constants import ABSTAIN, HAM, SPAM
+
+# --------------------------------------------------------------------------- shared style
+
+#: One colour per meaning, used by every plot of the course (colour-blind-safe palette).
+COLORS = {
+    SPAM: "#d55e00",  # vermilion
+    HAM: "#0072b2",  # blue
+    ABSTAIN: "#999999",  # grey
+    "coverage": "#0072b2",
+    "overlaps": "#e69f00",
+    "conflicts": "#d55e00",
+    "neutral": "#56b4e9",
+}
+
+#: Width of a figure that fills the page of the course site, in inches.
+PAGE_WIDTH = 8.0
+
+
+def new_figure(width: float = PAGE_WIDTH, height: float = 4.0) -> tuple[Figure, object]:
+    """A figure with one axes in the course's style: light grid, no top or right spine."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    ax = figure.add_subplot()
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(True, color="#dddddd", linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.tick_params(labelsize=10)
+    return figure, ax
+
+
+def finish(ax, title: str, xlabel: str, ylabel: str) -> Figure:
+    """Title and label an axes in the course's style and return its figure."""
+    ax.set_title(title, fontsize=13, loc="left", pad=10)
+    ax.set_xlabel(xlabel, fontsize=11)
+    ax.set_ylabel(ylabel, fontsize=11)
+    return ax.figure
+
+
+# --------------------------------------------------------------------------- lab 1: labeling functions
+
+
+def plot_lf_summary(summary, title: str = "What each labeling function covers") -> Figure:
+    """Grouped horizontal bars of Coverage, Overlaps and Conflicts per LF.
+
+    ``summary`` is the DataFrame of ``LFAnalysis(L, lfs).lf_summary()``: one row
+    per labeling function, indexed by its name, with the columns ``Coverage``,
+    ``Overlaps`` and ``Conflicts`` (fractions of the data points).
+    """
+    measures = ["Coverage", "Overlaps", "Conflicts"]
+    missing = [column for column in measures if column not in summary.columns]
+    if missing:
+        raise ValueError(f"the summary has no column(s) {missing}: pass LFAnalysis(...).lf_summary()")
+    names = [str(name) for name in summary.index]
+    figure, ax = new_figure(height=1.2 + 0.55 * len(names))
+    positions = np.arange(len(names))
+    height = 0.26
+    for offset, measure in zip((-height, 0.0, height), measures, strict=True):
+        values = summary[measure].to_numpy(dtype=float)
+        ax.barh(positions + offset, values, height=height, label=measure, color=COLORS[measure.lower()])
+    ax.set_yticks(positions, names, fontsize=10)
+    ax.invert_yaxis()  # first LF on top, as in the table
+    ax.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+    ax.grid(False, axis="y")
+    ax.legend(loc="lower right", frameon=False, fontsize=10)
+    return finish(ax, title, "share of data points", "labeling function")
+
+
+def plot_label_counts(L, title: str = "How many labeling functions vote on each data point") -> Figure:
+    """Bar chart of the number of non-abstaining votes per row of a label matrix ``L``."""
+    L = np.asarray(L)
+    if L.ndim != 2:
+        raise ValueError(
+            f"L must be a 2-D label matrix (data points x labeling functions), got shape {L.shape}"
+        )
+    votes = (L != ABSTAIN).sum(axis=1)
+    counts = np.bincount(votes, minlength=L.shape[1] + 1)
+    figure, ax = new_figure(height=3.8)
+    bars = ax.bar(np.arange(len(counts)), counts, width=0.8, color=COLORS["neutral"])
+    bars[0].set_color(COLORS[ABSTAIN])  # no vote at all: these rows get no label
+    ax.bar_label(bars, fontsize=9, padding=2)
+    ax.set_xticks(np.arange(len(counts)))
+    ax.grid(False, axis="x")
+    return finish(ax, title, "number of labels (votes that are not ABSTAIN)", "data points")
+
+
+def plot_probabilities(probs, title: str = "How sure the label model is", bins: int = 20) -> Figure:
+    """Histogram of P(SPAM) from a label model's ``predict_proba`` output (n x 2)."""
+    probs = np.asarray(probs, dtype=float)
+    p_spam = probs[:, SPAM] if probs.ndim == 2 else probs
+    figure, ax = new_figure(height=3.8)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    counts, _, patches = ax.hist(p_spam, bins=edges, edgecolor="white", linewidth=0.8)
+    for patch, left in zip(patches, edges[:-1], strict=True):
+        patch.set_facecolor(COLORS[SPAM] if left >= 0.5 else COLORS[HAM])
+    ax.axvline(0.5, color="#333333", linestyle="--", linewidth=1)
+    ax.text(0.49, counts.max(), "leans HAM ", ha="right", va="top", fontsize=10, color=COLORS[HAM])
+    ax.text(0.51, counts.max(), " leans SPAM", ha="left", va="top", fontsize=10, color=COLORS[SPAM])
+    ax.set_xlim(0, 1)
+    ax.grid(False, axis="x")
+    return finish(ax, title, "P(SPAM) given the labeling functions' votes", "data points")
