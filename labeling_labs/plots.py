@@ -114,3 +114,48 @@ def plot_probabilities(probs, title: str = "How sure the label model is", bins: 
     ax.set_xlim(0, 1)
     ax.grid(False, axis="x")
     return finish(ax, title, "P(SPAM) given the labeling functions' votes", "data points")
+
+
+# --------------------------------------------------------------------------- lab 3: slicing functions
+
+#: Bar colours for the models compared slice by slice (colour-blind-safe, in column order).
+MODEL_COLORS = ("#999999", "#56b4e9", "#d55e00", "#009e73", "#cc79a7")
+
+
+def plot_slice_scores(
+    scores,
+    title: str = "Score per slice, model by model",
+    metric: str = "F1",
+    sizes=None,
+) -> Figure:
+    """Grouped bars of one metric per slice: one group per slice, one bar per model.
+
+    ``scores`` is a DataFrame with one row per slice (its index: the slice names,
+    ``overall`` included, as ``Scorer.score_slices(..., as_dataframe=True)`` names
+    them) and one column per model (its header: the model's name); values are scores
+    between 0 and 1. ``sizes`` optionally maps a slice name to its number of data
+    points, shown under the slice's name so that small, noisy slices stand out.
+    """
+    if scores.shape[0] == 0 or scores.shape[1] == 0:
+        raise ValueError("scores must have at least one slice (row) and one model (column)")
+    if scores.shape[1] > len(MODEL_COLORS):
+        raise ValueError(f"at most {len(MODEL_COLORS)} models (columns) fit in one chart")
+    values = scores.to_numpy(dtype=float)
+    if np.any((values < 0) | (values > 1)):
+        raise ValueError("scores must lie between 0 and 1")
+    slices = [str(name) for name in scores.index]
+    labels = [f"{name}\n(n={sizes[name]})" if sizes is not None and name in sizes else name for name in slices]
+    figure, ax = new_figure(height=4.4)
+    positions = np.arange(len(slices))
+    n_models = scores.shape[1]
+    width = 0.8 / n_models
+    for k, (model, color) in enumerate(zip(scores.columns, MODEL_COLORS, strict=False)):
+        offsets = positions + (k - (n_models - 1) / 2) * width
+        bars = ax.bar(offsets, values[:, k], width=width * 0.95, label=str(model), color=color)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7.5, padding=1.5, rotation=90 if n_models > 2 else 0)
+    ax.set_xticks(positions, labels, fontsize=9)
+    ax.set_ylim(0, 1.22)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.grid(False, axis="x")
+    ax.legend(loc="upper center", ncols=n_models, frameon=False, fontsize=9, bbox_to_anchor=(0.5, 1.0))
+    return finish(ax, title, "slice", f"{metric} on the slice")

@@ -1,0 +1,114 @@
+"""Helpers for lab 3's slice-aware model: seeding, a small MLP, tensors and tidy score tables.
+
+The chapter calls snorkel's own API for everything it teaches (``SliceAwareClassifier``,
+``make_slice_dataloader``, ``Trainer``, ``score_slices``); this module only keeps the
+plumbing around it short and deterministic.
+
+>>> from labeling_labs.slicing import seed_everything, small_mlp
+>>> seed_everything()
+>>> mlp = small_mlp(input_dim=3916, hidden_dim=64)
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+
+from labeling_labs.constants import SEED
+
+__all__ = [
+    "dict_dataset",
+    "seed_everything",
+    "slice_scores_by_name",
+    "small_mlp",
+]
+
+
+def seed_everything(seed: int = SEED, threads: int | None = 1) -> None:
+    """Seed Python's ``random``, NumPy and PyTorch, so that a model's weights and batches repeat.
+
+    PyTorch is also put in deterministic mode, and by default limited to one CPU
+    thread: for the small dense layers the course uses, one thread is as fast as
+    several on an idle machine and many times faster on a busy one (threads that
+    wait for each other), and it keeps the order of floating-point sums fixed.
+    Pass ``threads=None`` to leave PyTorch's thread count alone.
+    """
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+
+
+def small_mlp(input_dim: int, hidden_dim: int = 64, num_layers: int = 2):
+    """A plain feed-forward body: ``num_layers`` linear layers, each followed by a ReLU.
+
+    The first layer maps the ``input_dim`` features to ``hidden_dim``; the others keep
+    ``hidden_dim``. The output is a ``hidden_dim`` representation, which is what
+    ``SliceAwareClassifier(head_dim=hidden_dim)`` expects from its base architecture.
+    Call :func:`seed_everything` first: the weights are drawn from PyTorch's generator.
+    """
+    from torch import nn
+
+    if input_dim < 1 or hidden_dim < 1 or num_layers < 1:
+        raise ValueError("input_dim, hidden_dim and num_layers must all be positive")
+    layers: list[nn.Module] = []
+    width = input_dim
+    for _ in range(num_layers):
+        layers += [nn.Linear(width, hidden_dim), nn.ReLU()]
+        width = hidden_dim
+    return nn.Sequential(*layers)
+
+
+def dict_dataset(features, labels, split: str, name: str = "spam"):
+    """A snorkel ``DictDataset`` for the default task ``"task"`` and input key ``"input_data"``.
+
+    ``features`` is a dense array or a SciPy sparse matrix (for example the output of a
+    ``CountVectorizer``); ``labels`` are the integer gold labels. ``split`` names the
+    split the Trainer sees (``"train"``, ``"valid"`` or ``"test"``).
+    """
+    import torch
+    from snorkel.classification import DictDataset
+
+    dense = features.toarray() if hasattr(features, "toarray") else np.asarray(features)
+    golds = np.array(labels, dtype=np.int64)
+    if dense.shape[0] != golds.shape[0]:
+        raise ValueError(f"{dense.shape[0]} rows of features but {golds.shape[0]} labels")
+    return DictDataset.from_tensors(
+        torch.as_tensor(dense, dtype=torch.float32),
+        torch.as_tensor(golds, dtype=torch.long),
+        split=split,
+        dataset_name=name,
+    )
+
+
+def slice_scores_by_name(scores: pd.DataFrame, task_name: str = "task", metric: str | None = None) -> pd.Series:
+    """Turn ``SliceAwareClassifier.score_slices(..., as_dataframe=True)`` into one score per slice.
+
+    The model reports rows labelled ``task_slice:<name>_pred``; this keeps those rows
+    (and the plain ``task`` row if present), names them like ``Scorer.score_slices``
+    does (``base`` becomes ``overall``) and returns a Series indexed by slice name,
+    ``overall`` first. ``metric`` picks one metric when several were scored.
+    """
+    rows = scores
+    if metric is not None:
+        rows = rows[rows["metric"] == metric]
+    if rows["metric"].nunique() != 1:
+        raise ValueError(f"several metrics in the table ({sorted(rows['metric'].unique())}): pass metric=")
+    prefix, suffix = f"{task_name}_slice:", "_pred"
+    result: dict[str, float] = {}
+    for label, score in zip(rows["label"], rows["score"], strict=True):
+        if label.startswith(prefix) and label.endswith(suffix):
+            name = label[len(prefix) : -len(suffix)]
+            result["overall" if name == "base" else name] = float(score)
+        elif label == task_name:
+            result.setdefault("overall", float(score))
+    if "overall" not in result:
+        raise ValueError(f"no overall score for task {task_name!r} in the table")
+    order = ["overall"] + [name for name in result if name != "overall"]
+    return pd.Series({name: result[name] for name in order}, name=metric or rows["metric"].iloc[0])
