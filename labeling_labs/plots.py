@@ -144,7 +144,9 @@ def plot_slice_scores(
     if np.any((values < 0) | (values > 1)):
         raise ValueError("scores must lie between 0 and 1")
     slices = [str(name) for name in scores.index]
-    labels = [f"{name}\n(n={sizes[name]})" if sizes is not None and name in sizes else name for name in slices]
+    labels = [
+        f"{name}\n(n={sizes[name]})" if sizes is not None and name in sizes else name for name in slices
+    ]
     figure, ax = new_figure(height=4.4)
     positions = np.arange(len(slices))
     n_models = scores.shape[1]

@@ -87,7 +87,9 @@ def dict_dataset(features, labels, split: str, name: str = "spam"):
     )
 
 
-def slice_scores_by_name(scores: pd.DataFrame, task_name: str = "task", metric: str | None = None) -> pd.Series:
+def slice_scores_by_name(
+    scores: pd.DataFrame, task_name: str = "task", metric: str | None = None
+) -> pd.Series:
     """Turn ``SliceAwareClassifier.score_slices(..., as_dataframe=True)`` into one score per slice.
 
     The model reports rows labelled ``task_slice:<name>_pred``; this keeps those rows
