@@ -1,0 +1,162 @@
+"""Look at what transformation functions do before augmenting a whole data set.
+
+:func:`preview_transformations` finds, for each transformation function (TF),
+one data point that it actually changes and returns the original and the
+transformed text side by side; :func:`style_preview` makes that table readable
+on the course site. :func:`applicability` counts how often each TF changes a
+data point at all, which explains why an augmented data set is smaller than
+``n_per_original`` times the original.
+
+TFs are usually random (which token to replace, which name to insert). Every
+function here seeds Python's :mod:`random` and NumPy's global generator with
+``seed`` before each TF, so the same call gives the same table, and puts both
+generators back as they were afterwards, so a preview does not shift the
+random numbers of the cells that follow it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from labeling_labs.constants import SEED
+
+__all__ = ["applicability", "preview_transformations", "shorten_pair", "style_preview"]
+
+#: Columns of the table that :func:`preview_transformations` returns, in order.
+PREVIEW_COLUMNS = ("TF", "original", "transformed")
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed :mod:`random` and NumPy's global generator, and restore both on exit."""
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def _tf_name(tf) -> str:
+    return str(getattr(tf, "name", getattr(tf, "__name__", repr(tf))))
+
+
+def shorten_pair(original: str, transformed: str, max_chars: int = 160) -> tuple[str, str]:
+    """Cut two versions of a text to at most ``max_chars`` characters each, keeping the change in view.
+
+    When the texts first differ beyond the middle of the window, both start at
+    the same point shortly before the change, marked by a leading "…"; a cut
+    end is marked by a trailing "…". Both texts are cut at the same start, so
+    they stay aligned for the reader.
+    """
+    if max_chars < 20:
+        raise ValueError(f"max_chars must be at least 20, got {max_chars}")
+    common = 0
+    for a, b in zip(original, transformed, strict=False):
+        if a != b:
+            break
+        common += 1
+    start = 0
+    if common > max_chars // 2:
+        start = common - max_chars // 3
+        # begin at a word boundary when there is one close by
+        space = original.rfind(" ", 0, start + 1)
+        if space != -1 and start - space < 20:
+            start = space + 1
+
+    def cut(text: str) -> str:
+        budget = max_chars - (1 if start else 0)
+        piece = text[start:]
+        if len(piece) > budget:
+            piece = piece[: budget - 1].rstrip() + "…"
+        return ("…" if start else "") + piece
+
+    return cut(original), cut(transformed)
+
+
+def preview_transformations(
+    tfs: Sequence,
+    df: pd.DataFrame,
+    seed: int = SEED,
+    text_field: str = "text",
+    max_chars: int = 160,
+) -> pd.DataFrame:
+    """One example per TF: the first data point (in a seeded order) whose text the TF changes.
+
+    ``df`` is shuffled with ``random_state=seed``; each TF is called on the rows
+    in that order (with :mod:`random` and NumPy seeded with ``seed``) until it
+    returns a data point whose ``text_field`` differs from the original. A TF
+    that changes no row does not appear in the table. Texts longer than
+    ``max_chars`` are shortened around the change (see :func:`shorten_pair`).
+
+    Returns a DataFrame with the columns ``TF``, ``original`` and
+    ``transformed``, indexed by the row id of the example, in the order of ``tfs``.
+    ``df`` itself is not modified (snorkel TFs work on a copy of each row).
+    """
+    if len(df) == 0:
+        raise ValueError("df is empty: there is nothing to transform")
+    if text_field not in df.columns:
+        raise ValueError(f"df has no column {text_field!r}; its columns are {list(df.columns)}")
+    order = df.sample(frac=1, random_state=seed)
+    records, index = [], []
+    for tf in tfs:
+        with seeded(seed):
+            for row_id, x in order.iterrows():
+                result = tf(x)
+                if result is None:
+                    continue
+                before, after = str(x[text_field]), str(getattr(result, text_field))
+                if after == before:
+                    continue
+                short_before, short_after = shorten_pair(before, after, max_chars)
+                records.append((_tf_name(tf), short_before, short_after))
+                index.append(row_id)
+                break
+    table = pd.DataFrame.from_records(records, columns=list(PREVIEW_COLUMNS), index=index)
+    table.index.name = df.index.name
+    return table
+
+
+def style_preview(table: pd.DataFrame):
+    """A :class:`pandas.io.formats.style.Styler` for a preview table: wrapped, left-aligned text, no index."""
+    return (
+        table.style.hide(axis="index")
+        .set_properties(**{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"})
+        .set_properties(subset=["TF"], **{"font-family": "monospace", "white-space": "nowrap"})
+        .set_properties(subset=["original", "transformed"], **{"min-width": "16em", "max-width": "28em"})
+        .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+    )
+
+
+def applicability(tfs: Sequence, df: pd.DataFrame, seed: int = SEED, text_field: str = "text") -> pd.DataFrame:
+    """How many rows of ``df`` each TF changes when it is tried once on each row.
+
+    Returns one row per TF (indexed by its name) with ``changed`` (the number of
+    rows where the TF returned a data point with a different ``text_field``),
+    ``returned_none`` (rows where it returned ``None``: it could not apply) and
+    ``share`` (``changed`` divided by the number of rows). Random TFs are tried
+    once per row with :mod:`random` and NumPy seeded with ``seed``, so a TF that
+    picks a random word may fail on a row where another pick would succeed.
+    """
+    if len(df) == 0:
+        raise ValueError("df is empty: there is nothing to transform")
+    rows = []
+    for tf in tfs:
+        changed = returned_none = 0
+        with seeded(seed):
+            for _, x in df.iterrows():
+                result = tf(x)
+                if result is None:
+                    returned_none += 1
+                elif str(getattr(result, text_field)) != str(x[text_field]):
+                    changed += 1
+        rows.append((_tf_name(tf), changed, returned_none, changed / len(df)))
+    return pd.DataFrame.from_records(rows, columns=["TF", "changed", "returned_none", "share"]).set_index("TF")
