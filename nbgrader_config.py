@@ -31,6 +31,27 @@ c.ClearOutput.enabled = True
 # A stuck cell must not stall a whole class: per-cell limit, in seconds.
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "300"))
 
+# Student code never runs in the grader's process nor outside a sandbox: `nbgrader autograde` executes
+# each notebook with autograder.sandbox.SandboxedExecute (bubblewrap: no network, no view of solutions/,
+# the gradebook or other students; memory, CPU, process, output and wall-clock limits) in place of
+# nbgrader's own Execute. Without bubblewrap it refuses, unless COURSE_ALLOW_UNSANDBOXED=1 says to grade
+# without isolation (and then every notebook's log says so). The list holds import paths, not classes,
+# so that this configuration can be copied into other course folders as plain values.
+c.Autograde.autograde_preprocessors = [
+    "autograder.sandbox.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.SandboxedExecute.timeout = float(os.environ.get("COURSE_CELL_TIMEOUT", "300"))
+c.SandboxedExecute.notebook_timeout = float(os.environ.get("COURSE_NOTEBOOK_TIMEOUT", "1800"))
+c.SandboxedExecute.memory_mb = int(os.environ.get("COURSE_MEMORY_MB", "3072"))
+c.SandboxedExecute.max_processes = int(os.environ.get("COURSE_MAX_PROCESSES", "256"))
+c.SandboxedExecute.unsandboxed = os.environ.get("COURSE_ALLOW_UNSANDBOXED", "").lower() in {"1", "true", "yes"}
+
 # The exchange, for release_assignment / fetch_assignment / submit / collect on one machine or a
 # JupyterHub with a shared folder. COURSE_EXCHANGE overrides it (the tests use a temporary one).
 c.Exchange.root = os.environ.get("COURSE_EXCHANGE", "/srv/nbgrader/exchange")

@@ -1,0 +1,513 @@
+"""The instructor's grading pipeline: every submission graded in a sandbox, in parallel, into one gradebook.
+
+Design (why not simply ``nbgrader autograde``): nbgrader grades one submission
+after another, and several ``nbgrader autograde --student=X`` processes on one
+SQLite gradebook race for its write lock ("database is locked"). Here each
+submission is graded by the *real* ``nbgrader autograde --student=X`` in its
+own worker, in a private copy of the course (the assignment's source folder,
+that one submission and a snapshot of the gradebook), so workers share no
+file at all. Student code runs inside :mod:`autograder.sandbox` in each case,
+because ``nbgrader_config.py`` replaces nbgrader's execute step. When a worker
+ends, the main process (the only writer of the real gradebook) copies that
+submission's autograde results -- scores, auto comments, "needs manual
+grading" flags, timestamp, late penalty -- into the course gradebook with
+``nbgrader.api.Gradebook``, and its ``autograded/`` folder into the course.
+Grades are therefore those of serial ``nbgrader autograde`` by construction
+(the tests check it), and a crash, hang or malformed file in one submission
+cannot touch another one nor the gradebook.
+
+Nothing is lost silently: each submission ends as one :class:`Outcome` --
+graded (maybe with notes, e.g. "kernel died at cell 7"), or failed with a
+reason (invalid JSON, wrong file name, nbgrader error) -- recorded in
+``grading/<assignment>/results.json`` and in the CSV export, where every
+student x assignment has a score or a reason.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import datetime
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder.sandbox import REPORT_NAME, SandboxLimits, SandboxUnavailable, allow_unsandboxed_from_env, sandbox_status
+
+__all__ = ["Course", "Outcome", "autograde", "export_grades", "inspect_submission", "load_course"]
+
+RESULTS_DIR = "grading"
+EXPORT_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason", "sandboxed", "timestamp"]
+
+
+# --------------------------------------------------------------------------- the course
+
+
+@dataclass
+class Course:
+    """An nbgrader course folder (the one that holds ``nbgrader_config.py``)."""
+
+    root: Path
+    config_file: Path
+    coursedir: object  # nbgrader.coursedir.CourseDirectory
+
+    @property
+    def db_url(self) -> str:
+        return self.coursedir.db_url
+
+    def folder(self, kind: str, student: str, assignment: str) -> Path:
+        directory = getattr(self.coursedir, f"{kind}_directory")
+        return Path(self.coursedir.format_path(directory, student, assignment))
+
+    def source(self, assignment: str) -> Path:
+        return Path(self.coursedir.format_path(self.coursedir.source_directory, ".", assignment))
+
+    def results_file(self, assignment: str) -> Path:
+        return self.root / RESULTS_DIR / assignment / "results.json"
+
+
+def load_course(root: str | os.PathLike | None = None) -> Course:
+    """Read ``<root>/nbgrader_config.py`` (default: the current folder) the way nbgrader does."""
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = Path(root or os.getcwd()).resolve()
+    config_file = root / "nbgrader_config.py"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"no nbgrader_config.py in {root}: run course-grade from the course folder "
+                                "or pass --course-root")
+    config = PyFileConfigLoader(config_file.name, path=str(root)).load_config()
+    if "root" not in config.CourseDirectory:
+        config.CourseDirectory.root = str(root)
+    coursedir = CourseDirectory(config=config)
+    return Course(root=Path(coursedir.root).resolve(), config_file=config_file, coursedir=coursedir)
+
+
+def nbgrader(course: Course, *args: str, cwd: Path | None = None, timeout: float | None = None,
+             log_file: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m nbgrader <args>`` for ``course`` (its config file, this interpreter)."""
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    # nbgrader runs `alembic` (a script beside this interpreter) when it creates a gradebook
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    done = subprocess.run(cmd, cwd=cwd or course.root, capture_output=True, text=True, timeout=timeout,
+                          env=env, start_new_session=True)
+    if log_file is not None:
+        log_file.write_text(f"$ {' '.join(args)}\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def assignment_notebooks(course: Course, assignment: str) -> dict[str, dict[str, tuple[str, float]]] | None:
+    """``{notebook: {grade_id: (cell_type, max_score)}}`` from the gradebook, or None if not there."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.db_url, course.coursedir.course_id) as gb:
+        try:
+            record = gb.find_assignment(assignment)
+        except MissingEntry:
+            return None
+        return {nb.name: {g.name: (g.cell_type, float(g.max_score)) for g in nb.grade_cells} for nb in record.notebooks}
+
+
+def ensure_assignment(course: Course, assignment: str) -> dict:
+    """Make sure the gradebook knows ``assignment`` (generate it, into a scratch release folder, if not)."""
+    notebooks = assignment_notebooks(course, assignment)
+    if notebooks:
+        return notebooks
+    if not course.source(assignment).is_dir():
+        raise FileNotFoundError(f"no source folder for {assignment!r} at {course.source(assignment)}")
+    with tempfile.TemporaryDirectory(prefix="course-grade-release-") as scratch:
+        done = nbgrader(course, "generate_assignment", assignment, "--force",
+                        f"--CourseDirectory.release_directory={scratch}")
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{done.stderr[-2000:]}")
+    notebooks = assignment_notebooks(course, assignment)
+    if not notebooks:
+        raise RuntimeError(f"the gradebook still has no notebooks for {assignment!r}")
+    return notebooks
+
+
+def submitted_students(course: Course, assignment: str) -> list[str]:
+    base = Path(course.coursedir.format_path(course.coursedir.submitted_directory, ".", "."))
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / assignment).is_dir())
+
+
+# --------------------------------------------------------------------------- one submission
+
+
+@dataclass
+class Outcome:
+    """What became of one student's submission of one assignment."""
+
+    student: str
+    assignment: str
+    status: str = "graded"  # graded | failed
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    score: float | None = None
+    max_score: float | None = None
+    sandboxed: bool = True
+    seconds: float = 0.0
+    execution_seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    reports: list[dict] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        if self.status != "graded":
+            return f"FAILED: {self.reason}"
+        text = f"{self.score:g} / {self.max_score:g}"
+        return text + (f"  ({'; '.join(self.notes)})" if self.notes else "")
+
+
+def inspect_submission(course: Course, assignment: str, student: str, notebooks: dict) -> tuple[str | None, list[str]]:
+    """Check a submission's files and grade cells before grading: ``(fatal reason or None, notes)``."""
+    folder = course.folder("submitted", student, assignment)
+    found = sorted(p.name for p in folder.glob("*.ipynb"))
+    notes: list[str] = []
+    present = 0
+    for name, cells in notebooks.items():
+        path = folder / f"{name}.ipynb"
+        if not path.is_file():
+            notes.append(f"no {name}.ipynb" + (f" (found: {', '.join(found)})" if found else ""))
+            continue
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as error:  # invalid JSON, not a notebook, unreadable
+            return f"{name}.ipynb is not a readable notebook ({type(error).__name__}: {str(error)[:120]})", notes
+        present += 1
+        seen: dict[str, list[str]] = {}
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
+            if meta.get("grade_id"):
+                seen.setdefault(meta["grade_id"], []).append(cell.cell_type)
+        for grade_id, (cell_type, _points) in cells.items():
+            types = seen.get(grade_id, [])
+            if not types:
+                notes.append(f"grade cell {grade_id} was deleted")
+            elif len(types) > 1:
+                notes.append(f"grade cell {grade_id} appears {len(types)} times")
+            elif types[0] != cell_type:
+                notes.append(f"grade cell {grade_id} was changed from {cell_type} to {types[0]}")
+    if present == 0:
+        return "wrong file name: " + ("; ".join(notes) or "no notebook submitted"), notes
+    return None, notes
+
+
+def _snapshot_gradebook(course: Course, target: Path) -> None:
+    source = course.db_url
+    if not source.startswith("sqlite:///"):
+        raise RuntimeError("parallel grading needs an SQLite gradebook (db_url sqlite:///...)")
+    with sqlite3.connect(source[len("sqlite:///"):]) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def grade_in_private_course(course: Course, assignment: str, student: str, workdir: Path,
+                            limits: SandboxLimits, unsandboxed: bool, gradebook_snapshot: Path) -> dict:
+    """Worker: the real ``nbgrader autograde --student`` in a private copy of the course. Returns raw results."""
+    private = workdir / student
+    if private.exists():
+        shutil.rmtree(private)
+    private.mkdir(parents=True)
+    src_rel = Path(course.coursedir.source_directory)
+    shutil.copytree(course.source(assignment), private / src_rel / assignment)
+    shutil.copytree(course.folder("submitted", student, assignment), private / "submitted" / student / assignment,
+                    symlinks=False, ignore_dangling_symlinks=True)
+    db = private / "gradebook.db"
+    shutil.copyfile(gradebook_snapshot, db)
+    (private / "nbgrader_config.py").write_text(
+        "# A private copy of the course for grading one submission: the course's settings, this root.\n"
+        f"c = get_config()  # noqa: F821\nload_subconfig({str(course.config_file)!r})  # noqa: F821\n"
+        f"c.CourseDirectory.root = {str(private)!r}\n")
+    args = ["autograde", assignment, f"--student={student}", "--force",
+            f"--CourseDirectory.root={private}",
+            "--CourseDirectory.submitted_directory=submitted",
+            "--CourseDirectory.autograded_directory=autograded",
+            f"--CourseDirectory.db_url=sqlite:///{db}",
+            f"--SandboxedExecute.timeout={limits.cell_timeout}",
+            f"--SandboxedExecute.notebook_timeout={limits.notebook_timeout}",
+            f"--SandboxedExecute.memory_mb={limits.memory_mb}",
+            f"--SandboxedExecute.max_processes={limits.max_processes}",
+            f"--SandboxedExecute.unsandboxed={unsandboxed}"]
+    started = time.monotonic()
+    budget = (limits.startup_timeout + limits.notebook_timeout + 2 * 10) * max(1, _count_notebooks(course, assignment)) + 120
+    try:
+        done = nbgrader(course, *args, cwd=private, timeout=budget, log_file=private / "autograde.log")
+        returncode, log = done.returncode, done.stdout + done.stderr
+    except subprocess.TimeoutExpired:
+        returncode, log = -1, f"nbgrader autograde did not finish within {budget:g} s"
+    result = {"student": student, "returncode": returncode, "log": log[-4000:],
+              "seconds": round(time.monotonic() - started, 3), "private": str(private)}
+    result.update(_read_private_results(private, db, assignment, student))
+    return result
+
+
+def _count_notebooks(course: Course, assignment: str) -> int:
+    return len(list(course.source(assignment).glob("*.ipynb")))
+
+
+def _read_private_results(private: Path, db: Path, assignment: str, student: str) -> dict:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    results: dict = {"notebooks": {}, "timestamp": None, "reports": []}
+    with Gradebook(f"sqlite:///{db}") as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return results
+        results["timestamp"] = submission.timestamp.isoformat() if submission.timestamp else None
+        for nb in submission.notebooks:
+            results["notebooks"][nb.name] = {
+                "late_penalty": nb.late_submission_penalty,
+                "grades": {g.name: [g.auto_score, g.needs_manual_grade] for g in nb.grades},
+                "comments": {c.name: c.auto_comment for c in nb.comments},
+            }
+    folder = private / "autograded" / student / assignment
+    for report in sorted(folder.glob(REPORT_NAME.format(notebook="*"))):
+        try:
+            results["reports"].append(json.loads(report.read_text()))
+        except ValueError:
+            pass
+    return results
+
+
+def merge_into_gradebook(course: Course, assignment: str, student: str, raw: dict) -> None:
+    """Copy one worker's autograde results into the course gradebook (the main process is its only writer)."""
+    from nbgrader.api import Gradebook
+
+    timestamp = datetime.datetime.fromisoformat(raw["timestamp"]) if raw.get("timestamp") else None
+    with warnings.catch_warnings(), Gradebook(course.db_url, course.coursedir.course_id) as gb:
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush chatter inside nbgrader's API
+        gb.update_or_create_student(student)
+        if timestamp is not None:
+            gb.update_or_create_submission(assignment, student, timestamp=timestamp)
+        else:
+            gb.update_or_create_submission(assignment, student)
+        for name, record in raw["notebooks"].items():
+            notebook = gb.find_submission_notebook(name, assignment, student)
+            notebook.late_submission_penalty = record["late_penalty"]
+            for grade in notebook.grades:
+                if grade.name in record["grades"]:
+                    grade.auto_score, grade.needs_manual_grade = record["grades"][grade.name]
+            for comment in notebook.comments:
+                if comment.name in record["comments"]:
+                    comment.auto_comment = record["comments"][comment.name]
+        gb.db.commit()
+    private_autograded = Path(raw["private"]) / "autograded" / student / assignment
+    target = course.folder("autograded", student, assignment)
+    if private_autograded.is_dir():
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(private_autograded, target)
+
+
+def _score_from_gradebook(course: Course, assignment: str, student: str) -> tuple[float | None, float | None]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.db_url, course.coursedir.course_id) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return None, None
+        return float(submission.score), float(submission.max_score)
+
+
+# --------------------------------------------------------------------------- the batch
+
+
+def autograde(course: Course, assignment: str, *, workers: int | None = None, unsandboxed: bool | None = None,
+              students: Iterable[str] | None = None, limits: SandboxLimits | None = None,
+              progress: bool = True, log: Callable[[str], None] = print) -> list[Outcome]:
+    """Grade every submission of ``assignment`` (or ``students``) in parallel; return one Outcome each."""
+    unsandboxed = allow_unsandboxed_from_env() if unsandboxed is None else unsandboxed
+    ok, why = sandbox_status()
+    if not unsandboxed and not ok:
+        raise SandboxUnavailable(f"refusing to grade: no sandbox here ({why}). Install bubblewrap, or pass "
+                                 "--unsandboxed (COURSE_ALLOW_UNSANDBOXED=1) to grade WITHOUT isolation.")
+    if unsandboxed:
+        banner = "!" * 78
+        log(f"{banner}\nUNSANDBOXED GRADING: student code runs WITHOUT isolation "
+            f"({'sandbox available but not used' if ok else why}).\n{banner}")
+    limits = limits or SandboxLimits.from_env()
+    workers = max(1, workers or os.cpu_count() or 1)
+    notebooks = ensure_assignment(course, assignment)
+    todo = sorted(students) if students is not None else submitted_students(course, assignment)
+    outcomes: dict[str, Outcome] = {}
+    runnable: list[tuple[str, list[str]]] = []
+    for student in todo:
+        try:
+            fatal, notes = inspect_submission(course, assignment, student, notebooks)
+        except FileNotFoundError:
+            fatal, notes = "no submission folder", []
+        if fatal:
+            outcomes[student] = Outcome(student, assignment, status="failed", reason=fatal, notes=notes,
+                                        sandboxed=not unsandboxed)
+        else:
+            runnable.append((student, notes))
+    bar = _progress(len(todo), assignment) if progress else None
+    if bar is not None:
+        bar.update(len(todo) - len(runnable))
+    with tempfile.TemporaryDirectory(prefix=f"course-grade-{assignment}-") as scratch:
+        scratch_path = Path(scratch)
+        snapshot = scratch_path / "gradebook-snapshot.db"
+        _snapshot_gradebook(course, snapshot)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(grade_in_private_course, course, assignment, student, scratch_path, limits,
+                                   unsandboxed, snapshot): (student, notes) for student, notes in runnable}
+            for future in concurrent.futures.as_completed(futures):
+                student, notes = futures[future]
+                outcomes[student] = _finish(course, assignment, student, notes, future, unsandboxed)
+                shutil.rmtree(scratch_path / student, ignore_errors=True)
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
+    ordered = [outcomes[s] for s in todo]
+    _write_results(course, assignment, ordered, unsandboxed, workers, limits)
+    return ordered
+
+
+def _finish(course: Course, assignment: str, student: str, notes: list[str], future, unsandboxed: bool) -> Outcome:
+    outcome = Outcome(student, assignment, notes=list(notes), sandboxed=not unsandboxed)
+    try:
+        raw = future.result()
+    except Exception as error:  # the worker itself failed: record it, keep going
+        outcome.status, outcome.reason = "failed", f"grader error: {type(error).__name__}: {error}"
+        return outcome
+    outcome.seconds = raw["seconds"]
+    outcome.reports = raw.get("reports", [])
+    for report in outcome.reports:
+        outcome.execution_seconds += report.get("seconds", 0.0)
+        outcome.peak_memory_mb = max(outcome.peak_memory_mb, report.get("peak_memory_mb", 0.0))
+        outcome.sandboxed = outcome.sandboxed and bool(report.get("sandboxed", True))
+        if report.get("status") != "ok":
+            outcome.notes.append(f"{report.get('notebook')}: {report.get('reason')}")
+    if not raw["notebooks"]:
+        tail = " | ".join(line for line in raw["log"].splitlines() if "ERROR" in line or "rror" in line)[-300:]
+        outcome.status = "failed"
+        outcome.reason = f"nbgrader could not grade it: {tail or raw['log'][-300:]}"
+        return outcome
+    try:
+        merge_into_gradebook(course, assignment, student, raw)
+    except Exception as error:
+        outcome.status, outcome.reason = "failed", f"could not record grades: {type(error).__name__}: {error}"
+        return outcome
+    if raw["returncode"] != 0:
+        outcome.notes.append("nbgrader reported an error for part of this submission (see grading log)")
+    outcome.score, outcome.max_score = _score_from_gradebook(course, assignment, student)
+    return outcome
+
+
+def _progress(total: int, assignment: str):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with the course's requirements
+        return None
+    return tqdm(total=total, desc=f"grading {assignment}", unit="submission", file=sys.stderr)
+
+
+def _write_results(course: Course, assignment: str, outcomes: list[Outcome], unsandboxed: bool, workers: int,
+                   limits: SandboxLimits) -> None:
+    path = course.results_file(assignment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = load_results(course, assignment).get("students", {})
+    for outcome in outcomes:
+        previous[outcome.student] = {k: v for k, v in asdict(outcome).items() if k != "reports"}
+    record = {
+        "assignment": assignment,
+        "graded_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "sandboxed": not unsandboxed,
+        "isolation": sandbox_status()[1] if not unsandboxed else "NONE (--unsandboxed)",
+        "workers": workers,
+        "limits": asdict(limits),
+        "students": previous,
+    }
+    path.write_text(json.dumps(record, indent=1, sort_keys=True))
+
+
+def load_results(course: Course, assignment: str) -> dict:
+    path = course.results_file(assignment)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return {}
+
+
+def summary_table(outcomes: list[Outcome]) -> str:
+    """A plain-text table: one line per student, score/max or the reason."""
+    if not outcomes:
+        return "(no submissions)"
+    width = max(len("student"), *(len(o.student) for o in outcomes))
+    lines = [f"{'student':<{width}}  result", f"{'-' * width}  {'-' * 40}"]
+    lines += [f"{o.student:<{width}}  {o.summary}" for o in outcomes]
+    graded = [o for o in outcomes if o.status == "graded"]
+    lines.append(f"{len(graded)} graded, {len(outcomes) - len(graded)} failed"
+                 + ("" if all(o.sandboxed for o in outcomes) else "  -- UNSANDBOXED"))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_grades(course: Course, to: str | os.PathLike | None = None) -> list[dict]:
+    """Every student x assignment, with a score or a reason; written as CSV to ``to`` if given."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    rows = []
+    with Gradebook(course.db_url, course.coursedir.course_id) as gb:
+        assignments = [a.name for a in gb.assignments]
+        students = {s.id for s in gb.students}
+        for assignment in assignments:
+            students.update(submitted_students(course, assignment))
+            students.update(load_results(course, assignment).get("students", {}))
+        for assignment in assignments:
+            results = load_results(course, assignment)
+            records = results.get("students", {})
+            max_score = float(gb.find_assignment(assignment).max_score)
+            for student in sorted(students):
+                record = records.get(student)
+                row = {"student_id": student, "assignment": assignment, "score": "", "max_score": max_score,
+                       "status": "", "reason": "", "sandboxed": "", "timestamp": ""}
+                try:
+                    submission = gb.find_submission(assignment, student)
+                except MissingEntry:
+                    submission = None
+                if record is not None:
+                    row["sandboxed"] = "yes" if record.get("sandboxed", True) else "NO (unsandboxed)"
+                if record is not None and record.get("status") == "failed":
+                    row["status"], row["reason"] = "failed", record.get("reason", "")
+                elif submission is not None:
+                    row["score"] = float(submission.score)
+                    row["timestamp"] = submission.timestamp.isoformat() if submission.timestamp else ""
+                    row["status"] = "needs manual grading" if submission.needs_manual_grade else "graded"
+                    row["reason"] = "; ".join(record.get("notes", [])) if record else ""
+                    if record is None:
+                        row["sandboxed"] = "unknown (graded outside course-grade)"
+                elif course.folder("submitted", student, assignment).is_dir():
+                    row["status"], row["reason"] = "not graded", "submitted but not autograded yet"
+                else:
+                    row["status"], row["reason"] = "missing", "no submission"
+                rows.append(row)
+    if to is not None:
+        with open(to, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    return rows
