@@ -47,7 +47,7 @@ from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Integer, Unicode
+from traitlets import Bool, Integer, List, Unicode
 
 __all__ = [
     "HideHiddenTests",
@@ -103,6 +103,12 @@ class HideHiddenTests(NbGraderPreprocessor):
         "# hidden tests: {summary}, run by the grader",
         help="The line that replaces a hidden test block; {summary} becomes e.g. '3 checks'.",
     ).tag(config=True)
+
+    # HTMLExporter configures this trait of every nbconvert component; declaring it configurable here
+    # (as nbgrader's GetGrades does) keeps traitlets from warning about it. It has no effect here.
+    display_data_priority = List(NbGraderPreprocessor.class_traits()["display_data_priority"].default_value).tag(
+        config=True
+    )
 
     min_quoted_length = Integer(
         8,
