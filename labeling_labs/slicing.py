@@ -20,9 +20,11 @@ from labeling_labs.constants import SEED
 
 __all__ = [
     "dict_dataset",
+    "plain_classifier",
     "seed_everything",
     "slice_scores_by_name",
     "small_mlp",
+    "task_predictions",
 ]
 
 
@@ -85,6 +87,44 @@ def dict_dataset(features, labels, split: str, name: str = "spam"):
         split=split,
         dataset_name=name,
     )
+
+
+def plain_classifier(base_architecture, head_dim: int, scorer=None, task_name: str = "task"):
+    """A slice-unaware ``MultitaskClassifier``: the same body and a single two-class linear head.
+
+    It is the control for ``SliceAwareClassifier``: built from an identical (identically
+    seeded) base architecture and trained the same way, it shows how much of a gain comes
+    from the slices rather than from the network itself. Its data loaders need no slice
+    labels: a ``DictDataLoader`` over :func:`dict_dataset` will do.
+    """
+    from snorkel.analysis import Scorer
+    from snorkel.classification import MultitaskClassifier, Operation, Task
+    from torch import nn
+
+    task = Task(
+        name=task_name,
+        module_pool=nn.ModuleDict({"base_architecture": base_architecture, "head": nn.Linear(head_dim, 2)}),
+        op_sequence=[
+            Operation(name="body", module_name="base_architecture", inputs=[("_input_", "input_data")]),
+            Operation(name="head", module_name="head", inputs=["body"]),
+        ],
+        scorer=scorer if scorer is not None else Scorer(metrics=["f1"]),
+    )
+    return MultitaskClassifier([task], name=f"{task_name}_plain_classifier")
+
+
+def task_predictions(model, dataloader, task_name: str = "task") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(golds, preds, probs)`` of ``model``'s ``task_name`` head as NumPy arrays, in the loader's order.
+
+    The three arrays are what ``Scorer.score_slices(S=..., golds=..., preds=..., probs=...)``
+    takes, so a snorkel classifier is monitored with the same call as a scikit-learn one.
+    Use a loader without shuffling, so that row ``i`` matches row ``i`` of the slice matrix.
+    """
+    results = model.predict(dataloader, return_preds=True)
+    golds = results["golds"][task_name].numpy().astype(int)
+    preds = results["preds"][task_name].numpy().astype(int)
+    probs = results["probs"][task_name].numpy()
+    return golds, preds, probs
 
 
 def slice_scores_by_name(
