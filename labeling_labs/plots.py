@@ -40,15 +40,15 @@ def new_figure(width: float = PAGE_WIDTH, height: float = 4.0) -> tuple[Figure, 
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(True, color="#dddddd", linewidth=0.8)
     ax.set_axisbelow(True)
-    ax.tick_params(labelsize=10)
+    ax.tick_params(labelsize=11)
     return figure, ax
 
 
 def finish(ax, title: str, xlabel: str, ylabel: str) -> Figure:
     """Title and label an axes in the course's style and return its figure."""
-    ax.set_title(title, fontsize=13, loc="left", pad=10)
-    ax.set_xlabel(xlabel, fontsize=11)
-    ax.set_ylabel(ylabel, fontsize=11)
+    ax.set_title(title, fontsize=14, loc="left", pad=12)
+    ax.set_xlabel(xlabel, fontsize=12)
+    ax.set_ylabel(ylabel, fontsize=12)
     return ax.figure
 
 
@@ -67,17 +67,18 @@ def plot_lf_summary(summary, title: str = "What each labeling function covers") 
     if missing:
         raise ValueError(f"the summary has no column(s) {missing}: pass LFAnalysis(...).lf_summary()")
     names = [str(name) for name in summary.index]
-    figure, ax = new_figure(height=1.2 + 0.55 * len(names))
+    figure, ax = new_figure(height=1.6 + 0.42 * len(names))
     positions = np.arange(len(names))
     height = 0.26
     for offset, measure in zip((-height, 0.0, height), measures, strict=True):
         values = summary[measure].to_numpy(dtype=float)
         ax.barh(positions + offset, values, height=height, label=measure, color=COLORS[measure.lower()])
-    ax.set_yticks(positions, names, fontsize=10)
+    ax.set_yticks(positions, names, fontsize=11)
     ax.invert_yaxis()  # first LF on top, as in the table
     ax.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
     ax.grid(False, axis="y")
-    ax.legend(loc="lower right", frameon=False, fontsize=10)
+    # Outside the axes, under the x-axis label, so it never hides a bar.
+    figure.legend(loc="outside lower center", ncols=len(measures), frameon=False, fontsize=11)
     return finish(ax, title, "share of data points", "labeling function")
 
 
@@ -93,7 +94,7 @@ def plot_label_counts(L, title: str = "How many labeling functions vote on each 
     figure, ax = new_figure(height=3.8)
     bars = ax.bar(np.arange(len(counts)), counts, width=0.8, color=COLORS["neutral"])
     bars[0].set_color(COLORS[ABSTAIN])  # no vote at all: these rows get no label
-    ax.bar_label(bars, fontsize=9, padding=2)
+    ax.bar_label(bars, fontsize=10, padding=2)
     ax.set_xticks(np.arange(len(counts)))
     ax.grid(False, axis="x")
     return finish(ax, title, "number of labels (votes that are not ABSTAIN)", "data points")
@@ -109,8 +110,8 @@ def plot_probabilities(probs, title: str = "How sure the label model is", bins: 
     for patch, left in zip(patches, edges[:-1], strict=True):
         patch.set_facecolor(COLORS[SPAM] if left >= 0.5 else COLORS[HAM])
     ax.axvline(0.5, color="#333333", linestyle="--", linewidth=1)
-    ax.text(0.49, counts.max(), "leans HAM ", ha="right", va="top", fontsize=10, color=COLORS[HAM])
-    ax.text(0.51, counts.max(), " leans SPAM", ha="left", va="top", fontsize=10, color=COLORS[SPAM])
+    ax.text(0.49, counts.max(), "leans HAM ", ha="right", va="top", fontsize=11, color=COLORS[HAM])
+    ax.text(0.51, counts.max(), " leans SPAM", ha="left", va="top", fontsize=11, color=COLORS[SPAM])
     ax.set_xlim(0, 1)
     ax.grid(False, axis="x")
     return finish(ax, title, "P(SPAM) given the labeling functions' votes", "data points")
