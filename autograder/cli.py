@@ -1,0 +1,186 @@
+"""``course-grade``: the instructor's one entry point, from release to the grade export.
+
+Run it from the course folder (the one with ``nbgrader_config.py``), or pass ``--course-root``::
+
+    course-grade release 01-labeling-functions        # generate the student version (+ --exchange: publish it)
+    course-grade collect 01-labeling-functions        # from the exchange, or --zip <folder of downloads>
+    course-grade autograde 01-labeling-functions --workers 2
+    course-grade feedback 01-labeling-functions       # hidden tests stay hidden unless --reveal
+    course-grade export --to grades.csv
+    course-grade all 01-labeling-functions            # collect (if an exchange is set up), autograde,
+                                                      # feedback, export
+
+Student code is always run in the sandbox (:mod:`autograder.sandbox`); where
+there is none, grading refuses unless ``--unsandboxed`` (or
+``COURSE_ALLOW_UNSANDBOXED=1``) says otherwise, and the log, the summary and
+the export then say that the grades were made without isolation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from autograder.pipeline import (
+    autograde,
+    export_grades,
+    load_course,
+    nbgrader,
+    summary_table,
+)
+from autograder.sandbox import SandboxLimits, SandboxUnavailable
+
+
+def _fail(message: str) -> int:
+    print(f"course-grade: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _run(course, *args: str) -> int:
+    done = nbgrader(course, *args)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
+
+
+def cmd_release(course, args) -> int:
+    code = _run(course, "generate_assignment", args.assignment, "--force")
+    if code == 0 and args.exchange:
+        code = _run(course, "release_assignment", args.assignment, "--force")
+    return code
+
+
+def cmd_collect(course, args) -> int:
+    if args.zip:
+        archive = Path(course.coursedir.format_path("downloaded", ".", args.assignment)) / "archive"
+        archive.mkdir(parents=True, exist_ok=True)
+        for item in Path(args.zip).iterdir():
+            target = archive / item.name
+            if item.is_dir():
+                shutil.copytree(item, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(item, target)
+        extra = [f"--FileNameCollectorPlugin.named_regexp={args.regexp}"] if args.regexp else []
+        return _run(course, "zip_collect", args.assignment, "--force", *extra)
+    return _run(course, "collect", args.assignment, "--update")
+
+
+def cmd_autograde(course, args) -> int:
+    limits = SandboxLimits.from_env(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                                    memory_mb=args.memory_mb)
+    try:
+        outcomes = autograde(course, args.assignment, workers=args.workers, unsandboxed=args.unsandboxed or None,
+                             students=args.student or None, limits=limits, progress=not args.no_progress)
+    except SandboxUnavailable as error:
+        return _fail(str(error))
+    print(summary_table(outcomes))
+    return 0
+
+
+def cmd_feedback(course, args) -> int:
+    try:
+        from autograder.feedback import generate_safe_feedback
+    except ImportError:
+        generate_safe_feedback = None
+    if generate_safe_feedback is None:
+        if not args.reveal:
+            return _fail("autograder.feedback.generate_safe_feedback is not available, and nbgrader's own "
+                         "feedback shows the hidden tests; pass --reveal to generate it anyway")
+        return _run(course, "generate_feedback", args.assignment, "--force")
+    paths = generate_safe_feedback(course.root, args.assignment, students=args.student or None, reveal=args.reveal)
+    print(f"feedback: {len(paths)} file(s) under {course.coursedir.feedback_directory}/")
+    return 0
+
+
+def cmd_export(course, args) -> int:
+    rows = export_grades(course, to=args.to)
+    failed = sum(r["status"] in {"failed", "missing", "not graded"} for r in rows)
+    print(f"export: {len(rows)} rows (student x assignment), {failed} without a score"
+          + (f", written to {args.to}" if args.to else ""))
+    if not args.to:
+        for row in rows:
+            print(",".join(str(row[k]) for k in ("student_id", "assignment", "score", "max_score", "status", "reason")))
+    return 0
+
+
+def cmd_all(course, args) -> int:
+    exchange = course.coursedir.config.get("Exchange", {}).get("root") if hasattr(course.coursedir, "config") else None
+    if args.zip or (exchange and os.path.isdir(exchange)):
+        code = cmd_collect(course, args)
+        if code != 0:
+            return code
+    code = cmd_autograde(course, args)
+    if code != 0:
+        return code
+    code = cmd_feedback(course, args)
+    if code != 0:
+        print("course-grade: feedback failed; the grades are recorded, continuing with the export", file=sys.stderr)
+    return cmd_export(course, args) or code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course-grade", description=__doc__.split("\n")[0])
+    parser.add_argument("--course-root", default=None, help="the course folder (default: the current folder)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def grading_options(p):
+        p.add_argument("--workers", type=int, default=None, help="submissions graded at once (default: CPU count)")
+        p.add_argument("--unsandboxed", action="store_true",
+                       help="grade WITHOUT isolation where bubblewrap is unavailable (said in the log and export)")
+        p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+        p.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")
+        p.add_argument("--notebook-timeout", type=float, default=None, help="seconds per notebook")
+        p.add_argument("--memory-mb", type=int, default=None, help="memory per process in the sandbox")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("release", help="generate the student version (nbgrader generate_assignment)")
+    p.add_argument("assignment")
+    p.add_argument("--exchange", action="store_true", help="also publish it to the exchange")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("collect", help="collect submissions from the exchange or a zip download")
+    p.add_argument("assignment")
+    p.add_argument("--zip", help="a folder of downloaded submission files/zips (nbgrader zip_collect)")
+    p.add_argument("--regexp", help="FileNameCollectorPlugin.named_regexp for --zip")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("autograde", help="grade every collected submission in the sandbox, in parallel")
+    p.add_argument("assignment")
+    grading_options(p)
+    p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("feedback", help="HTML feedback; hidden tests stay hidden unless --reveal")
+    p.add_argument("assignment")
+    p.add_argument("--reveal", action="store_true")
+    p.add_argument("--student", action="append")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("export", help="CSV of every student x assignment: score or reason")
+    p.add_argument("--to", default=None, help="CSV file to write (default: print)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("all", help="collect (if set up), autograde, feedback and export")
+    p.add_argument("assignment")
+    grading_options(p)
+    p.add_argument("--zip", default=None)
+    p.add_argument("--regexp", default=None)
+    p.add_argument("--reveal", action="store_true")
+    p.add_argument("--to", default="grades.csv")
+    p.set_defaults(func=cmd_all)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        course = load_course(args.course_root)
+    except FileNotFoundError as error:
+        return _fail(str(error))
+    return args.func(course, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
