@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import pickle
 import random
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -51,6 +52,7 @@ __all__ = [
     "policy_problems",
     "prepare",
     "require_tf",
+    "retrained_accuracy",
     "run_tf",
     "seeded",
     "share_applied",
@@ -147,7 +149,7 @@ def check_keeps_input(tf: Any, point: pd.Series, *, name: str, seed: int = SEED)
     Like :func:`autograder.checks.unchanged_after`, but a spaCy ``Doc`` field is
     compared by identity (a ``Doc`` has no equality), every other field by value.
     """
-    x = prepare(tf, point, name=name).copy()
+    x = _copy_point(prepare(tf, point, name=name))
     before = {
         key: (value if _is_doc(value) else pickle.loads(pickle.dumps(value))) for key, value in x.items()
     }
@@ -168,6 +170,19 @@ def check_keeps_input(tf: Any, point: pd.Series, *, name: str, seed: int = SEED)
             "the spaCy preprocessor hands every TF the same cached point for the same comment. "
             "Start with `x = x.copy()` and edit the copy."
         )
+
+
+def _copy_point(x: pd.Series) -> pd.Series:
+    """A copy of a prepared point that keeps what preprocessors added as attributes.
+
+    snorkel's preprocessors store their output (``x.doc``) as an attribute of
+    the Series, which ``Series.copy`` and pickling drop; the values are shared,
+    not copied (a spaCy ``Doc`` is compared by identity).
+    """
+    y = x.copy()
+    for key in set(vars(x)) - set(vars(y)):
+        object.__setattr__(y, key, getattr(x, key))
+    return y
 
 
 def _is_doc(value: Any) -> bool:
@@ -272,12 +287,17 @@ def check_synonym_result(
         if token.pos_ != pos_tag:
             continue
         replacement = lookup(token.text)
-        if replacement and replacement in new and new.count(token.text) < old.count(token.text):
+        if replacement and replacement in new and _count_word(new, token.text) < _count_word(old, token.text):
             return
     raise CheckFailed(
         f"`{name}` turned {show(old, 50)} into {show(new, 50)}, which is not one {pos_tag} of the comment "
         f"replaced by its synonym. Pick among the tokens whose `pos_` is {pos_tag!r}."
     )
+
+
+def _count_word(text: str, word: str) -> int:
+    """How often ``word`` occurs in ``text`` as a whole word (not inside another word)."""
+    return len(re.findall(rf"(?<!\w){re.escape(word)}(?!\w)", text))
 
 
 def share_applied(tf: Any, frame: pd.DataFrame, *, name: str, seed: int = SEED) -> tuple[float, list[tuple]]:
@@ -353,39 +373,66 @@ def apply_policy(tfs: Sequence[Any], policy: Any, frame: pd.DataFrame, *, seed: 
 
 
 class Scorecard:
-    """Credit for a test cell with several parts: each part earns its points unless its check fails.
+    """Credit for a test cell with several parts: each part earns its weight unless its check fails.
 
-    >>> card = Scorecard()
+    >>> card = Scorecard(points=3)
     >>> with card.part(1, "the verb TF"):
     ...     check_something()
     >>> card.result()  # the cell's last expression: its partial credit
 
-    When every part fails, :meth:`result` raises the first failure instead, so a
-    stub or a wholly wrong answer fails the cell with its own message
-    ("Not answered yet" for a stub).
+    The score is ``points`` times the share of the weight earned, so the
+    release (visible parts only) and the graded notebook (visible and hidden
+    parts) both give full points to a right answer. When every part fails,
+    :meth:`result` raises the first failure instead, so a stub or a wholly wrong
+    answer fails the cell with its own message ("Not answered yet" for a stub).
     """
 
-    def __init__(self) -> None:
-        self.points = 0.0
+    def __init__(self, points: float) -> None:
+        self.points = float(points)
+        self.weight = 0.0
         self.earned = 0.0
         self.reasons: list[str] = []
         self.failures: list[AssertionError] = []
 
     @contextlib.contextmanager
-    def part(self, points: float, label: str) -> Iterator[None]:
-        self.points += points
+    def part(self, weight: float, label: str) -> Iterator[None]:
+        """Run one part's checks; a failing check (``AssertionError``) costs this part only."""
+        self.weight += weight
         try:
             yield
         except AssertionError as failure:  # NotAnswered and CheckFailed both
             self.failures.append(failure)
-            self.reasons.append(f"{label}: 0 of {points:g} points. {failure}")
+            self.reasons.append(f"{label}: not yet. {failure}")
         else:
-            self.earned += points
-            self.reasons.append(f"{label}: {points:g} of {points:g} points.")
+            self.earned += weight
+            self.reasons.append(f"{label}: passed.")
 
-    def result(self) -> float:
+    def result(self) -> float | None:
+        """The cell's score (printed with the reasons), or raise the first failure when nothing passed."""
         from autograder.checks import partial_credit
 
+        if not self.weight:
+            return None
         if self.failures and self.earned == 0:
             raise self.failures[0]
-        return partial_credit(self.earned, self.points, self.reasons)
+        return partial_credit(self.points * self.earned / self.weight, self.points, self.reasons)
+
+
+def retrained_accuracy(
+    model: Any, train_frame: pd.DataFrame, test_frame: pd.DataFrame, *, name: str
+) -> float:
+    """Accuracy on ``test_frame`` of a fresh copy of ``model`` (same recipe, same seed) fit on ``train_frame``.
+
+    The learner's fitted model is never touched: :func:`sklearn.base.clone` copies its recipe.
+    """
+    from sklearn.base import clone
+
+    try:
+        with quietly():
+            fresh = clone(model).fit(train_frame["text"], train_frame["label"])
+            return float(fresh.score(test_frame["text"], test_frame["label"]))
+    except Exception as error:
+        raise CheckFailed(
+            f"Retraining `{name}`'s recipe raised {type(error).__name__}: {show(str(error))}. "
+            "It should be a scikit-learn pipeline that takes the comments' text."
+        ) from None
