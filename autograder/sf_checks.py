@@ -1,0 +1,596 @@
+"""Checks for lab 3 (slicing functions): membership, slice matrices, slice score tables, slice-aware models.
+
+Logic only: the held-out comments, the rules' expected memberships and the
+thresholds are written in the notebook's hidden test blocks and passed in. Every
+check takes the learner's object and the name it has in the notebook, so that a
+message can speak about *their* object: observation, then what a correct answer
+does in general terms, then at most one hint. No check modifies a learner's object.
+
+A case is a pair ``(point, expected)``: ``point`` is a comment's text (made into
+a data point with :func:`make_point`) or a row of a split (a ``pandas.Series``),
+and ``expected`` says whether the comment belongs in the slice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autograder.checks import (
+    CheckFailed,
+    NotAnswered,
+    call_safely,
+    expect,
+    is_stub,
+    partial_credit,
+    quietly,
+    require_answer,
+    require_function,
+    show,
+    unchanged_after,
+)
+from labeling_labs.constants import ABSTAIN, COLUMNS
+
+__all__ = [
+    "Credit",
+    "band_points",
+    "check_comparison",
+    "check_improved_slices",
+    "check_keyword_factory",
+    "check_membership",
+    "check_slice_examples",
+    "check_slice_matrix",
+    "check_slice_sizes",
+    "check_slice_table",
+    "check_slice_table_shape",
+    "check_sliceaware_model",
+    "check_weakest_slice",
+    "make_point",
+    "membership",
+    "precision_recall",
+    "recompute_sliceaware",
+    "require_sf",
+    "sliceaware_scores",
+    "slice_table_series",
+]
+
+#: Two scores this close are the same score (F1 values are recomputed, not compared to a key).
+TOLERANCE = 1e-6
+
+
+class Credit:
+    """Points for a test cell made of parts: a part earns its points only if every check in it passes.
+
+    >>> credit = Credit(2)
+    >>> with credit.part("the table", 1.5):
+    ...     pass  # checks that raise CheckFailed or NotAnswered
+    >>> with credit.part("the weakest slice", 0.5):
+    ...     pass
+    >>> credit.score()  # the test cell's last line: nbgrader reads it as the partial score
+
+    A part may be entered again (e.g. once in the visible checks, once in the hidden
+    block). If no part was answered at all, :meth:`score` raises the first
+    :class:`NotAnswered`, so an untouched question reads "Not answered yet".
+    """
+
+    def __init__(self, points: float) -> None:
+        self.points = float(points)
+        self._parts: dict[str, float] = {}
+        self._failures: dict[str, AssertionError] = {}
+
+    @contextlib.contextmanager
+    def part(self, what: str, points: float):
+        self._parts.setdefault(what, float(points))
+        try:
+            yield
+        except (NotAnswered, CheckFailed) as failure:
+            self._failures.setdefault(what, failure)  # the first failure of a part is the one to read
+
+    def score(self) -> float:
+        if self._parts and all(isinstance(self._failures.get(what), NotAnswered) for what in self._parts):
+            raise next(iter(self._failures.values()))
+        earned = sum(points for what, points in self._parts.items() if what not in self._failures)
+        reasons = [
+            f"{what} ({points:g} of {points:g}): passed."
+            if what not in self._failures
+            else f"{what} (0 of {points:g}): {self._failures[what]}"
+            for what, points in self._parts.items()
+        ]
+        return partial_credit(earned, self.points, reasons)
+
+
+# --- slicing functions -----------------------------------------------------------------------------
+
+
+def make_point(text: str, **fields: Any) -> pd.Series:
+    """A data point shaped like a row of the course's splits, with ``text`` and defaults elsewhere."""
+    values = {"author": "A learner", "date": None, "text": text, "label": ABSTAIN, "video": 0}
+    values.update(fields)
+    return pd.Series({column: values[column] for column in COLUMNS}, name=-1)
+
+
+def _as_point(point: Any) -> pd.Series:
+    return point if isinstance(point, pd.Series) else make_point(point)
+
+
+def require_sf(sf: Any, name: str) -> Any:
+    """Check that ``sf`` is answered and is a snorkel ``SlicingFunction``."""
+    from snorkel.slicing import SlicingFunction
+
+    require_answer(sf, name)
+    if not isinstance(sf, SlicingFunction):
+        hint = (
+            " A labeling function is not a slicing function: use @slicing_function()."
+            if type(sf).__name__ == "LabelingFunction"
+            else " Did you forget the @slicing_function() decorator?"
+        )
+        raise CheckFailed(f"`{name}` is a {type(sf).__name__}, not a SlicingFunction.{hint}")
+    return require_function(sf, name)
+
+
+def membership(sf: Any, name: str, point: Any) -> bool:
+    """Ask ``sf`` about one data point: it must answer True or False and leave the point unchanged."""
+    point = _as_point(point)
+    answer = unchanged_after(sf, point, name=name)
+    if not isinstance(answer, bool | np.bool_):
+        hint = (
+            " `re.search` returns a match or None: wrap it in bool(...)."
+            if answer is None or type(answer).__name__ == "Match"
+            else " Return the result of a comparison, or wrap the value in bool(...)."
+        )
+        raise CheckFailed(
+            f"`{name}` returned {show(answer)} (a {type(answer).__name__}) for the comment "
+            f"{show(point['text'])}. A slicing function answers True or False.{hint}"
+        )
+    return bool(answer)
+
+
+def check_membership(
+    sf: Any, name: str, cases: Iterable[tuple[Any, bool]], *, rule: str, hint: str = ""
+) -> int:
+    """Check ``sf`` puts every case on the right side of its slice; return how many cases were checked.
+
+    ``rule`` completes the sentence "The slice ..." (e.g. "holds the comments with fewer than
+    5 words"); ``hint`` is one optional question or tip for the learner.
+    """
+    require_sf(sf, name)
+    wrong = []
+    total = 0
+    for point, expected in cases:
+        total += 1
+        answer = membership(sf, name, point)
+        if answer != bool(expected):
+            wrong.append((_as_point(point)["text"], answer))
+    if wrong:
+        text, answer = wrong[0]
+        side = "leave it out" if answer else "select it"
+        how_many = "" if len(wrong) == 1 else f" ({len(wrong)} of the {total} comments checked are misplaced)"
+        tip = f" {hint}" if hint else ""
+        raise CheckFailed(
+            f"`{name}` returned {answer} for the comment {show(text)}{how_many}. "
+            f"The slice {rule}, so it should {side}.{tip}"
+        )
+    return total
+
+
+def check_keyword_factory(
+    factory: Any, name: str, keywords: Sequence[str], cases: Iterable[tuple[Any, bool]]
+) -> Any:
+    """Check a keyword-SF factory: it builds a named SlicingFunction that reads its keywords from resources.
+
+    ``factory(list(keywords))`` is called with keywords the notebook never uses, and
+    the SF it returns is checked on ``cases``.
+    """
+    require_function(factory, name)
+    call = f"{name}({list(keywords)!r})"
+    sf = call_safely(factory, list(keywords), name=name, about=f"the keywords {list(keywords)!r}")
+    if sf is None:
+        raise CheckFailed(f"`{call}` returned None. The factory should return the SlicingFunction it builds.")
+    require_sf(sf, call)
+    expected_name = f"keyword_{keywords[0]}"
+    expect(
+        sf.name == expected_name,
+        f"`{call}` made an SF named {show(sf.name)}. Name each SF after its first keyword, "
+        f"`keyword_<first keyword>`, so that slice tables say which keywords a row is about.",
+    )
+    resources = getattr(sf, "_resources", {}) or {}
+    carried = any(_holds_keywords(value, keywords) for value in resources.values())
+    expect(
+        carried,
+        f"`{call}` made an SF whose resources are {show(resources)}. Pass the keywords with "
+        f"`resources=dict(keywords=keywords)`, so that one function body serves every keyword list.",
+    )
+    check_membership(
+        sf,
+        call,
+        cases,
+        rule=f"holds the comments that contain one of {list(keywords)!r}, in any case",
+        hint="Does the function use the keywords it receives through resources, not a fixed list?",
+    )
+    return sf
+
+
+def _holds_keywords(value: Any, keywords: Sequence[str]) -> bool:
+    try:
+        return [str(item) for item in value] == list(keywords) if not isinstance(value, str) else False
+    except TypeError:
+        return False
+
+
+# --- the slice matrix and slice sizes -------------------------------------------------------------------
+
+
+def _require_recarray(S: Any, name: str) -> np.ndarray:
+    require_answer(S, name)
+    names = getattr(getattr(S, "dtype", None), "names", None)
+    if not isinstance(S, np.ndarray) or not names:
+        raise CheckFailed(
+            f"`{name}` is {show(S)} (a {type(S).__name__}), not the record array that "
+            f"`PandasSFApplier(sfs).apply(...)` returns, with one field per slicing function."
+        )
+    return S
+
+
+def _apply_sfs(sfs: Sequence[Any], frame: pd.DataFrame, about: str) -> np.ndarray:
+    from snorkel.slicing import PandasSFApplier
+
+    try:
+        with quietly():
+            return PandasSFApplier(list(sfs)).apply(frame, progress_bar=False)
+    except Exception as error:
+        raise CheckFailed(
+            f"Applying `sfs` to {about} raised {type(error).__name__}: {show(str(error))}. "
+            f"Run the cells of your slicing functions again and check each one on its own."
+        ) from None
+
+
+def check_slice_matrix(S: Any, name: str, sfs: Sequence[Any], frame: pd.DataFrame, *, split: str) -> None:
+    """Check ``S`` is what applying ``sfs`` to ``frame`` (the split called ``split``) gives."""
+    S = _require_recarray(S, name)
+    for sf in sfs:
+        if is_stub(sf):
+            raise CheckFailed(
+                f"`{name}` can only be checked once every SF in `sfs` is answered: "
+                f"`{getattr(sf, 'name', sf)}` is still the placeholder."
+            )
+    wanted = [sf.name for sf in sfs]
+    expect(
+        len(S) == len(frame),
+        f"`{name}` has {len(S)} rows, but `{split}` has {len(frame)}. Did you apply the SFs to another split?",
+    )
+    expect(
+        list(S.dtype.names) == wanted,
+        f"`{name}` has the fields {list(S.dtype.names)}, but `sfs` holds {wanted}. "
+        f"Apply exactly the list `sfs`, in its order.",
+    )
+    fresh = _apply_sfs(sfs, frame, f"`{split}`")
+    for field in wanted:
+        differ = int(np.sum(np.asarray(S[field]).astype(int) != np.asarray(fresh[field]).astype(int)))
+        expect(
+            differ == 0,
+            f"Field {field!r} of `{name}` differs on {differ} rows from applying `sfs` to `{split}` now. "
+            f"Did you apply them to `{split}`, after running your latest SF cells?",
+        )
+
+
+def check_slice_sizes(sizes: Any, name: str, S: Any, S_name: str) -> None:
+    """Check ``sizes`` maps each slice of the learner's matrix ``S`` to its number of members."""
+    require_answer(sizes, name)
+    S = _require_recarray(S, S_name)
+    if isinstance(sizes, dict):
+        sizes = pd.Series(sizes)
+    if not isinstance(sizes, pd.Series):
+        raise CheckFailed(
+            f"`{name}` is {show(sizes)} (a {type(sizes).__name__}). It should be a pandas Series "
+            f"(or a dict) from slice name to the number of comments in that slice."
+        )
+    expect(
+        [str(key) for key in sizes.index] == list(S.dtype.names),
+        f"`{name}` has the keys {show(list(sizes.index))}, but `{S_name}` has the slices "
+        f"{list(S.dtype.names)}. Give one size per slice, in the same order.",
+    )
+    for field in S.dtype.names:
+        count = int(np.asarray(S[field]).astype(bool).sum())
+        value = sizes[field]
+        same = isinstance(value, int | np.integer) and int(value) == count
+        expect(
+            same,
+            f"`{name}` says {show(value)} for {field!r}, which is not the number of comments that "
+            f"`{S_name}` puts in that slice. Count the True values of the slice's field.",
+        )
+
+
+def check_slice_examples(examples: Any, name: str, frame: pd.DataFrame, S: Any, field: str, *, split: str) -> None:
+    """Check ``examples`` holds exactly the rows of ``frame`` that ``S[field]`` marks, with all columns."""
+    require_answer(examples, name)
+    if not isinstance(examples, pd.DataFrame):
+        raise CheckFailed(
+            f"`{name}` is a {type(examples).__name__}, not a DataFrame. `slice_dataframe` returns the "
+            f"slice's rows as a DataFrame."
+        )
+    S = _require_recarray(S, "S_" + split)
+    wanted = frame.index[np.asarray(S[field]).astype(bool)]
+    expect(
+        list(examples.columns) == list(frame.columns),
+        f"`{name}` has the columns {list(examples.columns)}. Keep every column of `{split}`.",
+    )
+    expect(
+        sorted(examples.index) == sorted(wanted),
+        f"`{name}` has {len(examples)} rows, not the rows of `{split}` that your {field!r} SF selects. "
+        f"Did you slice `{split}` with `slice_dataframe`?",
+    )
+
+
+# --- slice score tables ---------------------------------------------------------------------------------
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    try:
+        a, b = float(a), float(b)
+    except (TypeError, ValueError):
+        return False
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= TOLERANCE
+
+
+def check_slice_table_shape(table: Any, name: str, S: Any, *, S_name: str) -> list[str]:
+    """Check ``table`` looks like ``score_slices(S, ..., as_dataframe=True)`` with F1: rows and column; return the rows."""
+    require_answer(table, name)
+    S = _require_recarray(S, S_name)
+    if not isinstance(table, pd.DataFrame):
+        raise CheckFailed(
+            f"`{name}` is a {type(table).__name__}, not a DataFrame. Pass `as_dataframe=True` to `score_slices`."
+        )
+    rows = ["overall", *S.dtype.names]
+    expect(
+        [str(row) for row in table.index] == rows,
+        f"`{name}` has the rows {show(list(table.index))}. A slice table for `{S_name}` has 'overall' "
+        f"and then one row per slice: {rows}.",
+    )
+    expect(
+        "f1" in table.columns,
+        f"`{name}` has the columns {list(table.columns)}. Score with `Scorer(metrics=['f1'])`.",
+    )
+    return rows
+
+
+def check_slice_table(
+    table: Any,
+    name: str,
+    S: Any,
+    golds: np.ndarray,
+    preds: np.ndarray,
+    probs: np.ndarray,
+    *,
+    S_name: str,
+    about: str,
+) -> None:
+    """Check ``table`` is ``Scorer(metrics=["f1"]).score_slices(S, golds, preds, probs, as_dataframe=True)``.
+
+    The scores are recomputed here from the learner's own slice matrix ``S``;
+    ``about`` says what ``golds``/``preds`` are, for the message ("the baseline's test predictions").
+    """
+    from snorkel.analysis import Scorer
+
+    rows = check_slice_table_shape(table, name, S, S_name=S_name)
+    try:
+        with quietly():
+            fresh = Scorer(metrics=["f1"]).score_slices(S, golds, preds, probs, as_dataframe=True)
+    except ValueError as error:  # an empty slice: snorkel cannot score it
+        raise CheckFailed(
+            f"Scoring {about} with `{S_name}` raised ValueError: {show(str(error))}. "
+            f"Is one of your slices empty on this split?"
+        ) from None
+    for row in rows:
+        value = table.loc[row, "f1"]
+        expect(
+            _same_number(value, fresh.loc[row, "f1"]),
+            f"Row {row!r} of `{name}` says F1 = {show(value)}, which is not what scoring {about} "
+            f"with `{S_name}` gives. Did you score the test split, with its gold labels?",
+        )
+
+
+def slice_table_series(table: Any, name: str) -> pd.Series:
+    """The ``f1`` column of a learner's slice table, as a Series (for comparisons)."""
+    require_answer(table, name)
+    if not isinstance(table, pd.DataFrame) or "f1" not in table.columns:
+        raise CheckFailed(f"`{name}` is not a slice table with an 'f1' column: {show(table)}.")
+    return table["f1"].astype(float)
+
+
+def check_weakest_slice(weakest: Any, name: str, table: Any, table_name: str) -> None:
+    """Check ``weakest`` names a slice (not 'overall') with the lowest F1 in the learner's own table."""
+    require_answer(weakest, name)
+    scores = slice_table_series(table, table_name).drop("overall", errors="ignore")
+    expect(
+        isinstance(weakest, str),
+        f"`{name}` is {show(weakest)} (a {type(weakest).__name__}). Give the slice's name as a string.",
+    )
+    expect(
+        weakest in scores.index,
+        f"`{name}` is {show(weakest)}, which is not one of the slices in `{table_name}`: {list(scores.index)}.",
+    )
+    lowest = float(scores.min())
+    expect(
+        _same_number(scores[weakest], lowest),
+        f"`{name}` is {weakest!r}, whose F1 in `{table_name}` is {float(scores[weakest]):.3f}; another slice "
+        f"scores lower. Take the slice with the lowest F1, leaving out 'overall'.",
+    )
+
+
+# --- the slice-aware model ------------------------------------------------------------------------------
+
+
+def check_sliceaware_model(model: Any, name: str, slice_names: Sequence[str]) -> None:
+    """Check ``model`` is a ``SliceAwareClassifier`` built for exactly ``slice_names``."""
+    from snorkel.slicing import SliceAwareClassifier
+
+    require_answer(model, name)
+    if not isinstance(model, SliceAwareClassifier):
+        raise CheckFailed(
+            f"`{name}` is a {type(model).__name__}, not a SliceAwareClassifier. Build it with "
+            f"`SliceAwareClassifier(base_architecture, head_dim, slice_names, scorer)`."
+        )
+    given = [name_ for name_ in model.slice_names if name_ != "base"]
+    expect(
+        given == list(slice_names),
+        f"`{name}` was built for the slices {given}, not for the SFs in `sfs`: {list(slice_names)}.",
+    )
+
+
+def sliceaware_scores(frame: Any, name: str, task: str = "task") -> pd.Series:
+    """The F1 per slice ('overall' first) of a ``SliceAwareClassifier.score_slices(..., as_dataframe=True)`` table."""
+    from labeling_labs.slicing import slice_scores_by_name
+
+    require_answer(frame, name)
+    if not isinstance(frame, pd.DataFrame) or not {"label", "metric", "score"} <= set(frame.columns):
+        raise CheckFailed(
+            f"`{name}` is {show(frame)}, not the table `score_slices(..., as_dataframe=True)` returns."
+        )
+    try:
+        return slice_scores_by_name(frame, task_name=task, metric="f1").astype(float)
+    except (ValueError, KeyError) as error:
+        raise CheckFailed(f"`{name}` has no F1 scores per slice: {show(str(error))}.") from None
+
+
+def recompute_sliceaware(model: Any, name: str, X: np.ndarray, y: np.ndarray, S: np.ndarray) -> pd.Series:
+    """Score a copy of the learner's model on ``X``/``y`` with the slices of ``S`` (the model is left untouched)."""
+    import torch
+    from snorkel.classification import DictDataset
+
+    S = _require_recarray(S, "S_test")
+    twin = copy.deepcopy(model)
+    try:
+        with quietly():
+            dataset = DictDataset.from_tensors(
+                torch.as_tensor(np.asarray(X), dtype=torch.float32), torch.as_tensor(np.asarray(y)), "test"
+            )
+            loader = twin.make_slice_dataloader(dataset, S, batch_size=256)
+            frame = twin.score_slices([loader], as_dataframe=True)
+    except Exception as error:
+        raise CheckFailed(
+            f"Scoring `{name}` on the test features raised {type(error).__name__}: {show(str(error))}. "
+            f"Does its base architecture take the `X_test` features as they are?"
+        ) from None
+    return sliceaware_scores(frame, name)
+
+
+def check_comparison(
+    comparison: Any,
+    name: str,
+    rows: Sequence[str],
+    *,
+    baseline_options: Sequence[pd.Series],
+    slice_aware: pd.Series,
+) -> None:
+    """Check the learner's side-by-side table: columns ``baseline`` and ``slice_aware``, rows ``rows``.
+
+    ``baseline`` must match one of ``baseline_options`` (e.g. the learner's own slice
+    table or a recomputation), ``slice_aware`` the recomputed scores of the learner's model.
+    """
+    require_answer(comparison, name)
+    if not isinstance(comparison, pd.DataFrame):
+        raise CheckFailed(
+            f"`{name}` is a {type(comparison).__name__}, not a DataFrame with the columns 'baseline' and 'slice_aware'."
+        )
+    expect(
+        {"baseline", "slice_aware"} <= set(comparison.columns),
+        f"`{name}` has the columns {list(comparison.columns)}; it needs 'baseline' and 'slice_aware'.",
+    )
+    expect(
+        [str(row) for row in comparison.index] == list(rows),
+        f"`{name}` has the rows {show(list(comparison.index))}. Use 'overall' and then the slices, "
+        f"in the order of `sfs`: {list(rows)}.",
+    )
+
+    def matches(column: pd.Series, reference: pd.Series) -> bool:
+        return all(row in reference.index and _same_number(column[row], reference[row]) for row in rows)
+
+    expect(
+        any(matches(comparison["baseline"], option) for option in baseline_options),
+        f"Column 'baseline' of `{name}` is not the F1 column of your baseline slice table "
+        f"(`slice_scores`). Copy that column.",
+    )
+    for row in rows:
+        value = comparison.loc[row, "slice_aware"]
+        expect(
+            row in slice_aware.index and _same_number(value, slice_aware[row]),
+            f"Row {row!r} of `{name}` gives the slice-aware model F1 = {show(value)}, which is not what "
+            f"scoring the model on the test split gives. Did you score it on the test loader, and map "
+            f"'task' to 'overall' and 'task_slice:<name>_pred' to '<name>'?",
+        )
+
+
+def check_improved_slices(improved: Any, name: str, comparison: pd.DataFrame, comparison_name: str) -> None:
+    """Check ``improved`` lists the slices (not 'overall') where ``slice_aware`` beats ``baseline``."""
+    require_answer(improved, name)
+    expect(
+        isinstance(comparison, pd.DataFrame) and {"baseline", "slice_aware"} <= set(comparison.columns),
+        f"`{name}` is checked against `{comparison_name}`, which is not a table with the columns "
+        f"'baseline' and 'slice_aware' yet.",
+    )
+    expect(
+        isinstance(improved, list | tuple | set) and all(isinstance(item, str) for item in improved),
+        f"`{name}` is {show(improved)}. It should be a list of slice names.",
+    )
+    table = comparison.drop("overall", errors="ignore")
+    better = {str(row) for row in table.index if table.loc[row, "slice_aware"] > table.loc[row, "baseline"] + TOLERANCE}
+    missing = sorted(better - set(improved))
+    extra = sorted(set(improved) - better)
+    expect(
+        not extra,
+        f"`{name}` lists {extra}, where the slice-aware model does not score higher than the baseline "
+        f"in `{comparison_name}`.",
+    )
+    expect(
+        not missing,
+        f"`{name}` leaves out {missing}, where `{comparison_name}` shows the slice-aware model ahead. "
+        f"List every slice (not 'overall') where 'slice_aware' > 'baseline'.",
+    )
+
+
+# --- precision and recall of a learner's own slice --------------------------------------------------------
+
+
+def precision_recall(sf: Any, name: str, cases: Iterable[tuple[Any, bool]]) -> dict[str, Any]:
+    """Precision and recall of ``sf`` against hand-labelled membership, with one example of each kind of miss.
+
+    Precision is 0 when the SF selects nothing; every call goes through :func:`membership`
+    (contract: True/False, no mutation, no exception).
+    """
+    require_sf(sf, name)
+    tp = fp = fn = 0
+    false_positive = false_negative = None
+    for point, expected in cases:
+        answer = membership(sf, name, point)
+        text = _as_point(point)["text"]
+        if answer and expected:
+            tp += 1
+        elif answer:
+            fp += 1
+            false_positive = false_positive if false_positive is not None else text
+        elif expected:
+            fn += 1
+            false_negative = false_negative if false_negative is not None else text
+    return {
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "selected": tp + fp,
+        "false_positive": false_positive,
+        "false_negative": false_negative,
+    }
+
+
+def band_points(value: float, bands: Sequence[tuple[float, float]]) -> float:
+    """Points for ``value`` from ``bands`` = [(threshold, points), ...], best first (0 below every threshold)."""
+    for threshold, points in sorted(bands, reverse=True):
+        if value >= threshold:
+            return float(points)
+    return 0.0
