@@ -204,6 +204,12 @@ def course_config_text(course_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _environment() -> dict[str, str]:
+    """This environment, with the interpreter's own ``bin`` first on PATH (nbgrader runs ``alembic`` from it)."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]), "PYTHONWARNINGS": "ignore"}
+
+
 def _run_nbgrader(course_dir: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
     process = subprocess.run(
         nbgrader_command(*args),
@@ -211,7 +217,7 @@ def _run_nbgrader(course_dir: Path, *args: str, timeout: float | None = None) ->
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        env=_environment(),
     )
     if process.returncode != 0:
         tail = (process.stdout + process.stderr).strip().splitlines()[-30:]

@@ -1,0 +1,250 @@
+"""Checks for labeling functions (assignment 1): contract, votes, label matrices and memorisation.
+
+Logic only: the cases and thresholds live in the notebook's test cells. Every
+learner function is called through :func:`autograder.checks.call_safely`, on
+data points that have **no** ``label`` field (see :func:`make_point` and
+:func:`without_labels`), so an LF cannot read the gold label it is graded on.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import textwrap
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autograder.checks import CheckFailed, call_safely, expect, require_function, show
+from labeling_labs.constants import ABSTAIN, HAM, SPAM
+
+__all__ = [
+    "VOTE_NAMES",
+    "apply_lfs_safely",
+    "check_label_matrix",
+    "check_name",
+    "check_votes",
+    "coverage_and_accuracy",
+    "held_out_split",
+    "make_point",
+    "memorisation_reasons",
+    "require_lf",
+    "vote",
+    "without_labels",
+]
+
+VOTE_NAMES = {ABSTAIN: "ABSTAIN", HAM: "HAM", SPAM: "SPAM"}
+#: Fields of a data point as the course's splits have them (``label`` deliberately absent).
+POINT_FIELDS = ("author", "date", "text", "video")
+#: Calls that mean an LF reads data instead of applying a rule.
+DATA_READERS = {"open", "read_csv", "read_table", "read_json", "read_parquet", "read_excel", "load_spam_splits",
+                "load_video", "loadtxt", "genfromtxt", "read_text", "read_bytes", "urlopen", "get"}
+#: More string literals than this, each at least LONG_LITERAL characters long, look like memorised comments.
+MAX_LONG_LITERALS = 3
+LONG_LITERAL = 30
+#: A collection of more than this many strings (in the source, the resources or the globals) is a lookup table.
+MAX_STRINGS = 25
+
+
+def require_lf(lf: Any, name: str) -> Any:
+    """Check that ``lf`` is answered and a snorkel ``LabelingFunction``."""
+    from snorkel.labeling import LabelingFunction
+
+    return require_function(lf, name, kind=LabelingFunction)
+
+
+def make_point(text: str, **fields: Any) -> pd.Series:
+    """A data point like a row of the course's splits, with ``text`` and no ``label``."""
+    point = {"author": "A. Commenter", "date": "2015-05-25T12:00:00", "text": text, "video": 5}
+    point.update(fields)
+    return pd.Series(point, name=0)
+
+
+@functools.lru_cache(maxsize=1)
+def _held_out_split() -> pd.DataFrame:
+    from labeling_labs.data import load_spam_splits
+
+    return load_spam_splits().valid
+
+
+def held_out_split() -> pd.DataFrame:
+    """A fresh copy of the held-out ``valid`` split (loaded once per process), for hidden tests only."""
+    return _held_out_split().copy()
+
+
+def without_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` without its ``label`` column: what LFs see when they are graded."""
+    return frame.drop(columns=["label"], errors="ignore").copy()
+
+
+def _as_vote(value: Any, name: str, about: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) not in VOTE_NAMES:
+        raise CheckFailed(
+            f"`{name}` returned {show(value)} for {about}. "
+            "A labeling function returns one of ABSTAIN, HAM or SPAM (the ints -1, 0, 1)."
+        )
+    return int(value)
+
+
+def vote(lf: Any, text_or_point: Any, name: str) -> int:
+    """What ``lf`` returns for a comment (a text or a data point), checked to be ABSTAIN, HAM or SPAM."""
+    point = make_point(text_or_point) if isinstance(text_or_point, str) else text_or_point
+    about = f"the comment {show(point['text'], 60)}"
+    return _as_vote(call_safely(lf, point, name=name, about=about), name, about)
+
+
+def check_votes(lf: Any, cases: Iterable[tuple], name: str) -> int:
+    """Check ``lf``'s vote on each case ``(text, expected)`` or ``(text, expected, why)``; return how many.
+
+    The message names the comment and the learner's vote, and says why in general
+    terms (``why``, e.g. "it contains 'channel' in capitals, and the keyword check
+    should ignore case").
+    """
+    count = 0
+    for case in cases:
+        text, expected, *rest = case
+        why = rest[0] if rest else None
+        got = vote(lf, text, name)
+        reason = why or f"this comment should get {VOTE_NAMES[expected]}"
+        expect(got == expected, f"`{name}` returned {VOTE_NAMES[got]} for {show(text, 60)}, but {reason}.")
+        count += 1
+    return count
+
+
+def check_name(lf: Any, expected: str, name: str) -> None:
+    """Check the LF's ``name`` (what LFAnalysis shows): it should be ``expected``."""
+    actual = getattr(lf, "name", None)
+    expect(actual == expected, f"`{name}` is named {show(actual)}. Its name should be {expected!r}: "
+                               "LFAnalysis and the label model refer to an LF by its name.")
+
+
+def apply_lfs_safely(lfs: Sequence[Any], frame: pd.DataFrame, names: Sequence[str] | None = None) -> np.ndarray:
+    """The label matrix of ``lfs`` on ``frame`` without its labels, built with a message per failing call.
+
+    Calls each LF on each row like ``PandasLFApplier`` does, but an exception or a
+    vote other than ABSTAIN/HAM/SPAM becomes a :class:`CheckFailed` that names the
+    LF and the comment.
+    """
+    points = [row for _, row in without_labels(frame).iterrows()]
+    names = list(names) if names is not None else [str(getattr(lf, "name", f"lfs[{j}]")) for j, lf in enumerate(lfs)]
+    matrix = np.full((len(points), len(lfs)), ABSTAIN, dtype=int)
+    for j, lf in enumerate(lfs):
+        for i, point in enumerate(points):
+            about = f"the comment {show(point['text'], 60)}"
+            matrix[i, j] = _as_vote(call_safely(lf, point, name=names[j], about=about), names[j], about)
+    return matrix
+
+
+def check_label_matrix(L: Any, name: str, *, rows: int, columns: int) -> np.ndarray:
+    """Check that ``L`` is a 2-D integer array of the given shape holding only ABSTAIN, HAM and SPAM."""
+    expect(isinstance(L, np.ndarray), f"`{name}` is a {type(L).__name__}, not a NumPy array. "
+                                      "PandasLFApplier's `apply` returns the label matrix as an array.")
+    expect(L.ndim == 2 and L.shape == (rows, columns),
+           f"`{name}` has shape {L.shape}. A label matrix has one row per data point and one column per LF "
+           f"(here {rows} x {columns}).")
+    expect(bool(np.issubdtype(L.dtype, np.integer)), f"`{name}` holds {L.dtype} values; labels are integers.")
+    extra = sorted(set(np.unique(L).tolist()) - set(VOTE_NAMES))
+    expect(not extra, f"`{name}` holds {show(extra)}; a label matrix holds only -1 (ABSTAIN), 0 (HAM) and 1 (SPAM).")
+    return L
+
+
+def coverage_and_accuracy(votes: Any, gold: Any) -> tuple[float, float]:
+    """Coverage (share of non-ABSTAIN votes) and accuracy on the covered points of a vote vector."""
+    votes, gold = np.asarray(votes), np.asarray(gold)
+    covered = votes != ABSTAIN
+    coverage = float(covered.mean()) if len(votes) else 0.0
+    accuracy = float((votes[covered] == gold[covered]).mean()) if covered.any() else 0.0
+    return coverage, accuracy
+
+
+# -- memorisation ----------------------------------------------------------------------------------
+
+
+def _source_of(func: Any) -> str | None:
+    try:
+        return textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        return None
+
+
+def _called_name(node: ast.Call) -> str | None:
+    target = node.func
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return None
+
+
+def _count_strings(value: Any) -> int:
+    if isinstance(value, pd.DataFrame | pd.Series):
+        return int(value.size)
+    if isinstance(value, dict):
+        return sum(isinstance(v, str) for v in value.keys()) + sum(isinstance(v, str) for v in value.values())
+    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
+        return sum(isinstance(v, str) for v in value)
+    return 0
+
+
+def memorisation_reasons(lf: Any, name: str) -> list[str]:
+    """Why ``lf`` looks like it memorises comments rather than stating a rule (empty when it does not).
+
+    Looks at the LF's source (``inspect.getsource`` of the function inside the
+    LF, which works in notebooks), its ``resources`` and the globals and closure
+    variables it uses: reading files or the course's data, many long string
+    literals, or lookup tables of many strings.
+    """
+    from autograder.checks import unwrap
+
+    func = unwrap(lf)
+    reasons = []
+    source = _source_of(func)
+    if source is None:
+        reasons.append(f"the source of `{name}` cannot be read, so it cannot be checked for memorised comments")
+    else:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            tree = None
+        if tree is not None:
+            readers = sorted({n for node in ast.walk(tree) if isinstance(node, ast.Call)
+                              if (n := _called_name(node)) in DATA_READERS - {"get"}})
+            if readers:
+                reasons.append(f"`{name}` calls {', '.join(readers)}: an LF states a rule, it does not read data")
+            long_literals = [node.value for node in ast.walk(tree)
+                             if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                             and len(node.value) >= LONG_LITERAL and not _is_docstring(tree, node)]
+            if len(long_literals) > MAX_LONG_LITERALS:
+                reasons.append(f"`{name}` holds {len(long_literals)} long string literals, "
+                               f"such as {show(long_literals[0], 50)}: that is a list of comments, not a rule")
+            collections = [node for node in ast.walk(tree) if isinstance(node, ast.List | ast.Set | ast.Tuple)
+                           and sum(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+                           > MAX_STRINGS]
+            if collections:
+                reasons.append(f"`{name}` holds a literal collection of more than {MAX_STRINGS} strings")
+    resources = getattr(lf, "_resources", {}) or {}
+    try:
+        closure = inspect.getclosurevars(func)
+        outside = {**closure.globals, **closure.nonlocals}
+    except (TypeError, ValueError):
+        outside = {}
+    for label, values in (("resources", resources), ("variables it uses", outside)):
+        for key, value in values.items():
+            if inspect.ismodule(value) or callable(value):
+                continue
+            if _count_strings(value) > MAX_STRINGS:
+                reasons.append(f"`{name}` uses {key!r} from its {label}, which holds more than "
+                               f"{MAX_STRINGS} strings: a lookup table of comments, not a rule")
+    return reasons
+
+
+def _is_docstring(tree: ast.AST, node: ast.Constant) -> bool:
+    for func in ast.walk(tree):
+        if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef) and func.body:
+            first = func.body[0]
+            if isinstance(first, ast.Expr) and first.value is node:
+                return True
+    return False
