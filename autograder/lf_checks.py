@@ -231,12 +231,12 @@ def memorisation_reasons(lf: Any, name: str) -> list[str]:
         outside = {**closure.globals, **closure.nonlocals}
     except (TypeError, ValueError):
         outside = {}
-    for label, values in (("resources", resources), ("variables it uses", outside)):
+    for where, values in (("a resource", resources), ("a variable defined outside it", outside)):
         for key, value in values.items():
             if inspect.ismodule(value) or callable(value):
                 continue
             if _count_strings(value) > MAX_STRINGS:
-                reasons.append(f"`{name}` uses {key!r} from its {label}, which holds more than "
+                reasons.append(f"`{name}` uses {key!r} ({where}), which holds more than "
                                f"{MAX_STRINGS} strings: a lookup table of comments, not a rule")
     return reasons
 

@@ -1,0 +1,184 @@
+"""The messages and verdicts of autograder.lf_checks, pinned, with real snorkel LFs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from snorkel.labeling import LabelingFunction, labeling_function
+
+from autograder.checks import CheckFailed, NotAnswered
+from autograder.lf_checks import (
+    apply_lfs_safely,
+    check_label_matrix,
+    check_name,
+    check_votes,
+    coverage_and_accuracy,
+    make_point,
+    memorisation_reasons,
+    require_lf,
+    vote,
+    without_labels,
+)
+from labeling_labs.constants import ABSTAIN, HAM, SPAM
+
+
+@labeling_function()
+def keyword_please(x):
+    return SPAM if "please" in x.text.lower() else ABSTAIN
+
+
+@labeling_function()
+def always_spam(x):
+    return SPAM
+
+
+@labeling_function()
+def stub_lf(x):
+    ...
+
+
+@labeling_function()
+def reads_label(x):
+    return x.label
+
+
+@labeling_function()
+def returns_bool(x):
+    return "please" in x.text
+
+
+def test_require_lf_accepts_an_lf_and_names_the_stub_and_the_plain_function():
+    assert require_lf(keyword_please, "keyword_please") is keyword_please
+    with pytest.raises(NotAnswered, match=r"^Not answered yet: `stub_lf` is still the placeholder"):
+        require_lf(stub_lf, "stub_lf")
+
+    def plain(x):
+        return SPAM
+
+    with pytest.raises(CheckFailed) as info:
+        require_lf(plain, "plain")
+    assert str(info.value) == (
+        "`plain` is a function, not a LabelingFunction. Did you forget the decorator, or return the wrong object?"
+    )
+
+
+def test_make_point_has_no_label():
+    point = make_point("hello")
+    assert point["text"] == "hello" and "label" not in point.index
+
+
+def test_vote_and_its_messages():
+    assert vote(keyword_please, "PLEASE subscribe", "keyword_please") == SPAM
+    with pytest.raises(CheckFailed) as info:
+        vote(returns_bool, "please", "returns_bool")
+    assert str(info.value) == (
+        "`returns_bool` returned True for the comment 'please'. "
+        "A labeling function returns one of ABSTAIN, HAM or SPAM (the ints -1, 0, 1)."
+    )
+    with pytest.raises(CheckFailed) as info:
+        vote(reads_label, "hi", "reads_label")
+    assert str(info.value) == "`reads_label` raised AttributeError: \"'Series' object has no attribute 'label'\" on the comment 'hi'."
+
+
+def test_check_votes_message_is_observation_then_reason():
+    assert check_votes(keyword_please, [("plz no", ABSTAIN), ("please", SPAM, "it says please")], "keyword_please") == 2
+    with pytest.raises(CheckFailed) as info:
+        check_votes(always_spam, [("I like this song", ABSTAIN, "it has no 'please', and an LF abstains "
+                                   "when its keyword is absent")], "always_spam")
+    assert str(info.value) == (
+        "`always_spam` returned SPAM for 'I like this song', but it has no 'please', and an LF abstains "
+        "when its keyword is absent."
+    )
+    with pytest.raises(CheckFailed, match="but this comment should get HAM"):
+        check_votes(always_spam, [("x", HAM)], "always_spam")
+
+
+def test_check_name():
+    check_name(keyword_please, "keyword_please", "keyword_please")
+    with pytest.raises(CheckFailed) as info:
+        check_name(always_spam, "keyword_please", "my_lf")
+    assert str(info.value) == (
+        "`my_lf` is named 'always_spam'. Its name should be 'keyword_please': "
+        "LFAnalysis and the label model refer to an LF by its name."
+    )
+
+
+def test_apply_lfs_safely_matches_snorkel_and_hides_labels():
+    from snorkel.labeling import PandasLFApplier
+
+    frame = pd.DataFrame({"text": ["please", "song", "", "PLZ please"], "label": [1, 0, 0, 1]})
+    L = apply_lfs_safely([keyword_please, always_spam], frame)
+    assert (L == PandasLFApplier([keyword_please, always_spam]).apply(frame, progress_bar=False)).all()
+    with pytest.raises(CheckFailed, match=r"^`reads_label` raised AttributeError"):
+        apply_lfs_safely([reads_label], frame)
+    assert "label" in frame.columns and "label" not in without_labels(frame).columns
+
+
+def test_check_label_matrix_messages():
+    good = np.array([[-1, 1], [0, -1]])
+    assert check_label_matrix(good, "L", rows=2, columns=2) is good
+    with pytest.raises(CheckFailed) as info:
+        check_label_matrix([[1]], "L", rows=1, columns=1)
+    assert str(info.value) == "`L` is a list, not a NumPy array. PandasLFApplier's `apply` returns the label matrix as an array."
+    with pytest.raises(CheckFailed, match=r"^`L` has shape \(2, 2\)\. A label matrix has one row per data point"):
+        check_label_matrix(good, "L", rows=3, columns=2)
+    with pytest.raises(CheckFailed, match=r"holds \[2\]; a label matrix holds only -1"):
+        check_label_matrix(np.array([[2]]), "L", rows=1, columns=1)
+    with pytest.raises(CheckFailed, match="holds float64 values"):
+        check_label_matrix(np.array([[1.0]]), "L", rows=1, columns=1)
+
+
+def test_coverage_and_accuracy():
+    assert coverage_and_accuracy([SPAM, ABSTAIN, HAM, SPAM], [SPAM, HAM, SPAM, SPAM]) == (0.75, 2 / 3)
+    assert coverage_and_accuracy([ABSTAIN], [SPAM]) == (0.0, 0.0)
+
+
+TEXTS = [f"memorised comment number {i}, with enough words to be long" for i in range(40)]
+
+
+@labeling_function()
+def lookup_table(x):
+    return SPAM if x.text in TEXTS else ABSTAIN
+
+
+@labeling_function()
+def reads_data(x):
+    from labeling_labs import load_spam_splits
+
+    return SPAM if x.text in set(load_spam_splits().test["text"]) else ABSTAIN
+
+
+@labeling_function()
+def long_literals(x):
+    if x.text == "this is a long literal comment that somebody posted once":
+        return SPAM
+    if x.text == "and this is another long literal comment from the data":
+        return SPAM
+    if x.text == "a third long literal comment, copied from the data set":
+        return HAM
+    if x.text == "a fourth long literal comment, copied from the data set":
+        return HAM
+    return ABSTAIN
+
+
+def _lookup(x, texts):
+    return SPAM if x.text in texts else ABSTAIN
+
+
+def test_memorisation_reasons_pass_rules_and_name_each_kind_of_memorising():
+    assert memorisation_reasons(keyword_please, "keyword_please") == []
+    assert memorisation_reasons(lookup_table, "lookup_table") == [
+        "`lookup_table` uses 'TEXTS' (a variable defined outside it), which holds more than 25 strings: "
+        "a lookup table of comments, not a rule"
+    ]
+    assert memorisation_reasons(reads_data, "reads_data") == [
+        "`reads_data` calls load_spam_splits: an LF states a rule, it does not read data"
+    ]
+    reasons = memorisation_reasons(long_literals, "long_literals")
+    assert len(reasons) == 1 and reasons[0].startswith("`long_literals` holds 4 long string literals, such as")
+    resourced = LabelingFunction(name="resourced", f=_lookup, resources={"texts": TEXTS})
+    assert memorisation_reasons(resourced, "resourced") == [
+        "`resourced` uses 'texts' (a resource), which holds more than 25 strings: "
+        "a lookup table of comments, not a rule"
+    ]
