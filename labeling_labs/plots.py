@@ -184,7 +184,8 @@ def plot_accuracy_comparison(
     names = [str(name) for name in results]
     values = np.asarray([float(value) for value in results.values()], dtype=float)
     if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
-        raise ValueError(f"accuracies must be fractions between 0 and 1, got {dict(zip(names, values))}")
+        shown = dict(zip(names, values.tolist(), strict=True))
+        raise ValueError(f"accuracies must be fractions between 0 and 1, got {shown}")
     figure, ax = new_figure(width=PAGE_WIDTH * 0.75, height=3.8)
     palette = [COLORS["neutral"], COLORS[HAM], COLORS["overlaps"], COLORS[SPAM]]
     colors = [palette[i % len(palette)] for i in range(len(names))]

@@ -52,24 +52,31 @@ def _tf_name(tf) -> str:
 def shorten_pair(original: str, transformed: str, max_chars: int = 160) -> tuple[str, str]:
     """Cut two versions of a text to at most ``max_chars`` characters each, keeping the change in view.
 
-    When the texts first differ beyond the middle of the window, both start at
-    the same point shortly before the change, marked by a leading "…"; a cut
-    end is marked by a trailing "…". Both texts are cut at the same start, so
-    they stay aligned for the reader.
+    The changed stretch runs from the first to the last character where the
+    texts differ. When it does not fit in the first ``max_chars`` characters,
+    both texts start at the same point a little before the change (at a word
+    boundary when there is one nearby), marked by a leading "…"; a cut end is
+    marked by a trailing "…". Both texts are cut at the same start, so they
+    stay aligned for the reader.
     """
     if max_chars < 20:
         raise ValueError(f"max_chars must be at least 20, got {max_chars}")
-    common = 0
+    prefix = 0
     for a, b in zip(original, transformed, strict=False):
         if a != b:
             break
-        common += 1
+        prefix += 1
+    suffix = 0
+    limit = min(len(original), len(transformed)) - prefix
+    while suffix < limit and original[-1 - suffix] == transformed[-1 - suffix]:
+        suffix += 1
+    change_end = max(len(original), len(transformed)) - suffix
     start = 0
-    if common > max_chars // 2:
-        start = common - max_chars // 3
-        # begin at a word boundary when there is one close by
+    if change_end > max_chars - 1:
+        context = max(0, (max_chars - 2 - (change_end - prefix)) // 2)
+        start = max(0, prefix - max(context, 10))
         space = original.rfind(" ", 0, start + 1)
-        if space != -1 and start - space < 20:
+        if start and space != -1 and start - space < 20:
             start = space + 1
 
     def cut(text: str) -> str:
@@ -127,8 +134,10 @@ def preview_transformations(
 
 def style_preview(table: pd.DataFrame):
     """A :class:`pandas.io.formats.style.Styler` for a preview table: wrapped, left-aligned text, no index."""
+    # Styler needs a unique index; several TFs may share their example row.
     return (
-        table.style.hide(axis="index")
+        table.reset_index(drop=True)
+        .style.hide(axis="index")
         .set_properties(**{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"})
         .set_properties(subset=["TF"], **{"font-family": "monospace", "white-space": "nowrap"})
         .set_properties(subset=["original", "transformed"], **{"min-width": "16em", "max-width": "28em"})
@@ -136,7 +145,9 @@ def style_preview(table: pd.DataFrame):
     )
 
 
-def applicability(tfs: Sequence, df: pd.DataFrame, seed: int = SEED, text_field: str = "text") -> pd.DataFrame:
+def applicability(
+    tfs: Sequence, df: pd.DataFrame, seed: int = SEED, text_field: str = "text"
+) -> pd.DataFrame:
     """How many rows of ``df`` each TF changes when it is tried once on each row.
 
     Returns one row per TF (indexed by its name) with ``changed`` (the number of
@@ -159,4 +170,6 @@ def applicability(tfs: Sequence, df: pd.DataFrame, seed: int = SEED, text_field:
                 elif str(getattr(result, text_field)) != str(x[text_field]):
                     changed += 1
         rows.append((_tf_name(tf), changed, returned_none, changed / len(df)))
-    return pd.DataFrame.from_records(rows, columns=["TF", "changed", "returned_none", "share"]).set_index("TF")
+    return pd.DataFrame.from_records(rows, columns=["TF", "changed", "returned_none", "share"]).set_index(
+        "TF"
+    )
