@@ -57,6 +57,7 @@ __all__ = [
     "recompute_sliceaware",
     "require_sf",
     "sliceaware_scores",
+    "slice_names_of",
     "slice_table_series",
 ]
 
@@ -223,6 +224,11 @@ def _holds_keywords(value: Any, keywords: Sequence[str]) -> bool:
         return False
 
 
+def slice_names_of(sfs: Sequence[Any]) -> list[str]:
+    """The names of ``sfs`` in order; an unanswered entry (``...``) is called ``sfs[<position>]``."""
+    return [str(getattr(sf, "name", None) or f"sfs[{position}]") for position, sf in enumerate(sfs)]
+
+
 # --- the slice matrix and slice sizes -------------------------------------------------------------------
 
 
@@ -253,13 +259,13 @@ def _apply_sfs(sfs: Sequence[Any], frame: pd.DataFrame, about: str) -> np.ndarra
 def check_slice_matrix(S: Any, name: str, sfs: Sequence[Any], frame: pd.DataFrame, *, split: str) -> None:
     """Check ``S`` is what applying ``sfs`` to ``frame`` (the split called ``split``) gives."""
     S = _require_recarray(S, name)
-    for sf in sfs:
+    for position, sf in enumerate(sfs):
         if is_stub(sf):
             raise CheckFailed(
                 f"`{name}` can only be checked once every SF in `sfs` is answered: "
-                f"`{getattr(sf, 'name', sf)}` is still the placeholder."
+                f"`{getattr(sf, 'name', None) or f'sfs[{position}]'}` is still the placeholder."
             )
-    wanted = [sf.name for sf in sfs]
+    wanted = slice_names_of(sfs)
     expect(
         len(S) == len(frame),
         f"`{name}` has {len(S)} rows, but `{split}` has {len(frame)}. Did you apply the SFs to another split?",
@@ -306,7 +312,9 @@ def check_slice_sizes(sizes: Any, name: str, S: Any, S_name: str) -> None:
         )
 
 
-def check_slice_examples(examples: Any, name: str, frame: pd.DataFrame, S: Any, field: str, *, split: str) -> None:
+def check_slice_examples(
+    examples: Any, name: str, frame: pd.DataFrame, S: Any, field: str, *, split: str
+) -> None:
     """Check ``examples`` holds exactly the rows of ``frame`` that ``S[field]`` marks, with all columns."""
     require_answer(examples, name)
     if not isinstance(examples, pd.DataFrame):
@@ -541,7 +549,11 @@ def check_improved_slices(improved: Any, name: str, comparison: pd.DataFrame, co
         f"`{name}` is {show(improved)}. It should be a list of slice names.",
     )
     table = comparison.drop("overall", errors="ignore")
-    better = {str(row) for row in table.index if table.loc[row, "slice_aware"] > table.loc[row, "baseline"] + TOLERANCE}
+    better = {
+        str(row)
+        for row in table.index
+        if table.loc[row, "slice_aware"] > table.loc[row, "baseline"] + TOLERANCE
+    }
     missing = sorted(better - set(improved))
     extra = sorted(set(improved) - better)
     expect(
