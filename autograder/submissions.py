@@ -49,6 +49,7 @@ __all__ = [
     "nbgrader_command",
     "perfect_submission",
     "release_path",
+    "repo_nbgrader_config",
     "slugs",
     "solution_path",
     "strip_solution_markers",
@@ -168,6 +169,11 @@ def load_wrong_answers(slug: str, root: Path | None = None) -> dict:
 def nbgrader_command(*args: str) -> list[str]:
     """The command line that runs nbgrader with this interpreter (the course's environment)."""
     return [sys.executable, "-m", "nbgrader", *args]
+
+
+def repo_nbgrader_config():
+    """The repository's nbgrader configuration (a traitlets ``Config``), e.g. for ``Validator(config=...)``."""
+    return _repo_config()
 
 
 def _repo_config():

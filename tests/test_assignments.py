@@ -36,6 +36,7 @@ from autograder.submissions import (
     make_course,
     perfect_submission,
     release_path,
+    repo_nbgrader_config,
     slugs,
     solution_path,
     with_answers,
@@ -99,7 +100,8 @@ def test_source_notebook_cells_follow_the_conventions(slug):
 def test_solution_passes_nbgrader_validate(slug):
     from nbgrader.validator import Validator
 
-    assert Validator().validate(str(solution_path(slug))) == {}
+    # The repository's settings (its per-cell timeout, not nbgrader's default 30 s).
+    assert Validator(config=repo_nbgrader_config()).validate(str(solution_path(slug))) == {}
 
 
 @by_slug
@@ -116,7 +118,7 @@ def test_release_is_what_nbgrader_generates(slug):
 def test_release_fails_every_graded_test_cell(slug):
     from nbgrader.validator import Validator
 
-    result = Validator(invert=True).validate(str(release_path(slug)))
+    result = Validator(invert=True, config=repo_nbgrader_config()).validate(str(release_path(slug)))
     assert result == {}, f"cells that pass with nothing answered: {json.dumps(result)[:800]}"
 
 
