@@ -43,7 +43,13 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.sandbox import REPORT_NAME, SandboxLimits, SandboxUnavailable, allow_unsandboxed_from_env, sandbox_status
+from autograder.sandbox import (
+    REPORT_NAME,
+    SandboxLimits,
+    SandboxUnavailable,
+    allow_unsandboxed_from_env,
+    sandbox_status,
+)
 
 __all__ = ["Course", "Outcome", "autograde", "export_grades", "inspect_submission", "load_course"]
 

@@ -109,7 +109,7 @@ def bench(slug: str, size: int, workers: int, limits) -> None:
         parallel_seconds = time.monotonic() - started
         graded = [o for o in outcomes if o.status == "graded"]
         cell_times = [sum(r.get("cell_seconds", 0.0) for r in o.reports) for o in graded]
-        overheads = [o.seconds - c for o, c in zip(graded, cell_times)]
+        overheads = [o.seconds - c for o, c in zip(graded, cell_times, strict=True)]
         peak = max((o.peak_memory_mb for o in graded), default=0.0)
         same = _grades(serial) == _grades(parallel)
         print(f"assignment {slug}: {size} submissions, {workers} workers, per-cell limit {limits.cell_timeout:g} s")

@@ -20,8 +20,8 @@ import pytest
 from autograder.sandbox import (
     SandboxLimits,
     SandboxUnavailable,
-    _prepare_dirs,
     _fresh_uid,
+    _prepare_dirs,
     read_only_paths,
     run_notebook,
     sandbox_command,
@@ -110,10 +110,10 @@ def test_no_network_not_even_the_hosts_loopback():
 
     thread = threading.Thread(target=accept)
     thread.start()
-    code = ("import socket\nfor host, port in [('127.0.0.1', %d), ('192.0.2.1', 80)]:\n"
+    code = (f"import socket\nfor host, port in [('127.0.0.1', {port}), ('192.0.2.1', 80)]:\n"
             "    try:\n        socket.create_connection((host, port), timeout=2); print('CONNECTED')\n"
             "    except OSError as e:\n        print('refused', type(e).__name__)\n"
-            "print(sorted(n for n in socket.if_nameindex()))" % port)
+            "print(sorted(n for n in socket.if_nameindex()))")
     done = in_sandbox(code)
     thread.join()
     listener.close()
