@@ -67,10 +67,16 @@ MAX_GROWTH = 3.0
 
 
 def require_tf(tf: Any, name: str) -> Any:
-    """Check that ``tf`` is answered and a snorkel transformation function (decorated)."""
+    """Check that ``tf`` is answered and a snorkel transformation function (a decorated function)."""
     from snorkel.map.core import BaseMapper
 
-    return require_function(tf, name, kind=BaseMapper)
+    require_function(tf, name)
+    if not isinstance(tf, BaseMapper):
+        raise CheckFailed(
+            f"`{name}` is a {type(tf).__name__}, not a transformation function. "
+            "Did you forget the `@transformation_function(...)` line above `def`?"
+        )
+    return tf
 
 
 def make_point(text: str, label: int = HAM, **fields: Any) -> pd.Series:
@@ -324,7 +330,7 @@ def policy_problems(
     """What differs between ``policy`` and the policy asked for (empty when it matches)."""
     require_answer(policy, name)
     if not isinstance(policy, kind):
-        return [f"`{name}` is {show(policy, 50)}, not a {kind.__name__}."]
+        return [f"`{name}` is a {type(policy).__name__}, not a {kind.__name__}."]
     problems = []
     found = {
         "n_tfs": getattr(policy, "n", None),

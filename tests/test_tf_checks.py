@@ -1,0 +1,423 @@
+"""The checks of assignment 2 on real snorkel TFs and policies: what they accept, what they reject, what they say.
+
+The messages are product (learners read them), so their text is pinned here.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from snorkel.augmentation import MeanFieldPolicy, RandomPolicy, transformation_function
+from snorkel.preprocess.nlp import SpacyPreprocessor
+
+from autograder.checks import CheckFailed, NotAnswered
+from autograder.tf_checks import (
+    Scorecard,
+    apply_policy,
+    check_keeps_input,
+    check_synonym_result,
+    check_tf_contract,
+    make_point,
+    policy_problems,
+    require_tf,
+    retrained_accuracy,
+    run_tf,
+    seeded,
+    share_applied,
+    substitute,
+    text_problems,
+)
+from labeling_labs import HAM, SEED, SPAM
+from labeling_labs.nlp import SPACY_MODEL
+
+
+@pytest.fixture(scope="module")
+def spacy_pre():
+    return SpacyPreprocessor(text_field="text", doc_field="doc", language=SPACY_MODEL, memoize=True)
+
+
+# -- TFs of every kind, right and wrong ------------------------------------------------------------
+
+
+@transformation_function()
+def add_bang(x):
+    x = x.copy()
+    x["text"] = x["text"] + "!"
+    return x
+
+
+@transformation_function()
+def add_bang_in_place(x):
+    x["text"] = x["text"] + "!"
+    return x
+
+
+@transformation_function()
+def flip_label(x):
+    x = x.copy()
+    x["text"] = x["text"] + "!"
+    x["label"] = 1 - x["label"]
+    return x
+
+
+@transformation_function()
+def same_text(x):
+    return x.copy()
+
+
+@transformation_function()
+def never(x):
+    return None
+
+
+@transformation_function()
+def returns_string(x):
+    return x["text"] + "!"
+
+
+@transformation_function()
+def unseeded(x):
+    x = x.copy()
+    x["text"] = x["text"] + " " + str(random.SystemRandom().random())
+    return x
+
+
+@transformation_function()
+def joined_lemma(x):
+    x = x.copy()
+    x["text"] = x["text"] + " look_at"
+    return x
+
+
+@transformation_function()
+def crashes(x):
+    raise KeyError("doc")
+
+
+@transformation_function()
+def stub(x): ...
+
+
+def _make_noun_tf(spacy_pre, *, in_place=False):
+    @transformation_function(pre=[spacy_pre])
+    def shout_a_noun(x):
+        nouns = [t for t in x.doc if t.pos_ == "NOUN"]
+        if not nouns:
+            return None
+        token = nouns[np.random.randint(len(nouns))]
+        if not in_place:
+            x = x.copy()
+        x["text"] = x["text"][: token.idx] + token.text.upper() + x["text"][token.idx + len(token.text) :]
+        return x
+
+    return shout_a_noun
+
+
+# -- require_tf, run_tf --------------------------------------------------------------------------------
+
+
+def test_require_tf_accepts_a_tf_and_rejects_stub_and_plain_function():
+    assert require_tf(add_bang, "add_bang") is add_bang
+    with pytest.raises(NotAnswered, match=r"^Not answered yet: `stub` is still the placeholder"):
+        require_tf(stub, "stub")
+
+    def plain(x):
+        return x
+
+    with pytest.raises(CheckFailed) as info:
+        require_tf(plain, "plain")
+    assert str(info.value) == (
+        "`plain` is a function, not a transformation function. "
+        "Did you forget the `@transformation_function(...)` line above `def`?"
+    )
+
+
+def test_run_tf_rejects_a_string_and_names_the_comment():
+    with pytest.raises(CheckFailed) as info:
+        run_tf(returns_string, make_point("hello"), name="returns_string")
+    assert str(info.value) == (
+        "`returns_string` returned 'hello!' (a str) for the comment 'hello'. A TF returns a data point like the one "
+        "it was given (a pandas Series), or None when it cannot apply."
+    )
+
+
+def test_run_tf_turns_an_exception_into_a_message():
+    with pytest.raises(CheckFailed) as info:
+        run_tf(crashes, make_point("hello"), name="crashes")
+    assert str(info.value) == "`crashes` raised KeyError: \"'doc'\" on the comment 'hello'."
+
+
+# -- the contract ------------------------------------------------------------------------------------------
+
+
+def test_a_right_tf_passes_the_contract():
+    point = make_point("Nice song", label=SPAM)
+    result = check_tf_contract(add_bang, point, name="add_bang", applies=True)
+    assert result["text"] == "Nice song!" and result["label"] == SPAM
+    assert point["text"] == "Nice song"
+
+
+def test_contract_label_flip():
+    with pytest.raises(CheckFailed) as info:
+        check_tf_contract(flip_label, make_point("Nice song", label=HAM), name="flip_label", applies=None)
+    assert str(info.value) == (
+        "`flip_label` changed the label from 0 to 1 for the comment 'Nice song'. "
+        "A TF for data augmentation must preserve the label."
+    )
+
+
+def test_contract_unchanged_text():
+    with pytest.raises(CheckFailed) as info:
+        check_tf_contract(same_text, make_point("Nice song"), name="same_text", applies=None)
+    assert str(info.value) == (
+        "`same_text` returned the text unchanged for the comment 'Nice song'. "
+        "When a TF cannot change a point it returns None."
+    )
+
+
+def test_contract_none_where_it_should_apply_and_a_point_where_it_should_not():
+    with pytest.raises(CheckFailed) as info:
+        check_tf_contract(never, make_point("Nice song"), name="never", applies=True)
+    assert str(info.value) == (
+        "`never` returned None for the comment 'Nice song', where it should apply. "
+        "Does it look at the right part-of-speech tags or entities in `x.doc`?"
+    )
+    assert check_tf_contract(never, make_point("Nice song"), name="never", applies=None) is None
+    with pytest.raises(CheckFailed) as info:
+        check_tf_contract(add_bang, make_point(""), name="add_bang", applies=False)
+    assert str(info.value) == (
+        "`add_bang` returned a point with text '!' for the comment '', where it cannot apply. "
+        "A TF returns None when it cannot apply."
+    )
+
+
+def test_contract_same_seed_same_output():
+    with pytest.raises(CheckFailed, match=r"^`unseeded` gave '.*' and then '.*' for the comment 'Nice song' with the "
+                                          r"same seed\. Draw random choices from `random` or `np.random` only\.$"):
+        check_tf_contract(unseeded, make_point("Nice song"), name="unseeded", applies=None)
+
+
+def test_contract_readable_text():
+    with pytest.raises(CheckFailed) as info:
+        check_tf_contract(joined_lemma, make_point("Nice song"), name="joined_lemma", applies=None)
+    assert str(info.value) == (
+        "`joined_lemma` returned a point for the comment 'Nice song', but its text has WordNet's joined words such "
+        "as 'look_at'; replace '_' with a space."
+    )
+
+
+def test_contract_in_place_edit_without_a_preprocessor():
+    with pytest.raises(CheckFailed) as info:
+        check_tf_contract(add_bang_in_place, make_point("Nice song"), name="add_bang_in_place", applies=None)
+    assert str(info.value) == (
+        "`add_bang_in_place` changed the data point it was given (`text` went from 'Nice song' to 'Nice song!'). "
+        "A TF must leave its input alone: the spaCy preprocessor hands every TF the same cached point for the same "
+        "comment. Start with `x = x.copy()` and edit the copy."
+    )
+
+
+def test_text_problems():
+    assert text_problems("I like it", "I love it") == []
+    assert text_problems("", "I love it") == ["its text is empty"]
+    assert text_problems(None, "I love it") == ["its text is None, not a string"]
+    assert text_problems("x", "a much longer comment than that") == [
+        "its text 'x' is not the same comment any more (length 31 -> 1)"
+    ]
+    # an underscore the original already had is not an artefact
+    assert text_problems("see my_channel now", "see my_channel") == []
+
+
+# -- spaCy and the memoized preprocessor ------------------------------------------------------------
+
+
+def test_in_place_edits_leak_through_the_memoized_preprocessor(spacy_pre):
+    """Why the contract forbids in-place edits: the cached point is shared between calls."""
+    spacy_pre.reset_cache()
+    leaky = _make_noun_tf(spacy_pre, in_place=True)
+    point = make_point("I love this song")
+    with seeded():
+        first = leaky(point)
+    with seeded():
+        second = leaky(point)
+    assert first["text"] == "I love this SONG"
+    assert spacy_pre(point)["text"] == "I love this SONG"  # the cache now holds the edited text
+    assert second["text"] == "I love this SONG"
+    spacy_pre.reset_cache()
+
+
+def test_keeps_input_sees_the_doc_and_catches_an_in_place_edit(spacy_pre):
+    spacy_pre.reset_cache()
+    point = make_point("I love this song")
+    check_keeps_input(_make_noun_tf(spacy_pre), point, name="shout_a_noun")
+    with pytest.raises(CheckFailed, match=r"^`shout_a_noun` changed the data point it was given \(`text` went from "
+                                          r"'I love this song' to 'I love this SONG'\)"):
+        check_keeps_input(_make_noun_tf(spacy_pre, in_place=True), point, name="shout_a_noun")
+    spacy_pre.reset_cache()
+
+
+def test_synonym_result(spacy_pre):
+    point = make_point("I love this song")
+    doc = spacy_pre(point).doc
+
+    def lookup(word):
+        return {"song": "vocal", "love": "adore"}.get(word)
+
+    good = make_point("I love this vocal")
+    check_synonym_result(good, point, doc, name="tf", pos_tag="NOUN", lookup=lookup)
+    wrong_pos = make_point("I adore this song")
+    with pytest.raises(CheckFailed) as info:
+        check_synonym_result(wrong_pos, point, doc, name="tf", pos_tag="NOUN", lookup=lookup)
+    assert str(info.value) == (
+        "`tf` turned 'I love this song' into 'I adore this song', which is not one NOUN of the comment replaced by "
+        "its synonym. Pick among the tokens whose `pos_` is 'NOUN'."
+    )
+
+
+def test_synonym_result_counts_whole_words_only(spacy_pre):
+    point = make_point("Shakira u are so weird")
+    doc = spacy_pre(point).doc
+    nouns = [t.text for t in doc if t.pos_ == "NOUN"]
+    if "u" not in nouns:
+        pytest.skip("this spaCy model does not tag 'u' as a noun")
+    result = make_point("Shakira uracil are so weird")
+    check_synonym_result(result, point, doc, name="tf", pos_tag="NOUN", lookup=lambda w: "uracil")
+
+
+def test_substitute_swaps_a_global_and_restores_it(spacy_pre):
+    namespace = {"np": np, "transformation_function": transformation_function}
+    exec(
+        "@transformation_function()\n"
+        "def tf(x):\n"
+        "    x = x.copy()\n"
+        "    x['text'] = helper(x['text'])\n"
+        "    return x\n",
+        namespace,
+    )
+    namespace["helper"] = str.upper
+    tf = namespace["tf"]
+    with substitute(tf, "helper", str.title):
+        assert tf(make_point("nice song"))["text"] == "Nice Song"
+    assert namespace["helper"] is str.upper
+    with substitute(tf, "missing_name", len):
+        assert namespace["missing_name"] is len
+    assert "missing_name" not in namespace
+
+
+def test_share_applied():
+    frame = pd.DataFrame([make_point("a b c d e"), make_point("short")])
+
+    @transformation_function()
+    def long_only(x):
+        if len(x["text"].split()) < 5:
+            return None
+        x = x.copy()
+        x["text"] = x["text"] + "!"
+        return x
+
+    share, pairs = share_applied(long_only, frame, name="long_only")
+    assert share == 0.5 and len(pairs) == 1 and pairs[0][1]["text"] == "a b c d e!"
+
+
+# -- policies -----------------------------------------------------------------------------------------------
+
+
+ASKED = dict(n_tfs=5, sequence_length=2, n_per_original=2, keep_original=True)
+P = [0.05, 0.05, 0.3, 0.3, 0.3]
+
+
+def test_policy_problems_accept_the_policy_asked_for():
+    assert policy_problems(RandomPolicy(5, sequence_length=2, n_per_original=2, keep_original=True),
+                           "random_policy", kind=RandomPolicy, **ASKED) == []
+    assert policy_problems(MeanFieldPolicy(5, sequence_length=2, p=P, n_per_original=2, keep_original=True),
+                           "mean_field_policy", kind=MeanFieldPolicy, p=P, **ASKED) == []
+
+
+def test_policy_problems_name_each_difference():
+    policy = RandomPolicy(5, sequence_length=1, n_per_original=2, keep_original=False)
+    assert policy_problems(policy, "random_policy", kind=RandomPolicy, **ASKED) == [
+        "`random_policy` has sequence_length=1; the question asks for sequence_length=2.",
+        "`random_policy` has keep_original=False; the question asks for keep_original=True.",
+    ]
+    uniform = MeanFieldPolicy(5, sequence_length=2, n_per_original=2, keep_original=True)
+    assert policy_problems(uniform, "mean_field_policy", kind=MeanFieldPolicy, p=P, **ASKED) == [
+        "`mean_field_policy` has p=None; the question asks for p=[0.05, 0.05, 0.3, 0.3, 0.3]."
+    ]
+    assert policy_problems(uniform, "random_policy", kind=RandomPolicy, **ASKED) == [
+        "`random_policy` is a MeanFieldPolicy, not a RandomPolicy."
+    ]
+    with pytest.raises(NotAnswered):
+        policy_problems(..., "random_policy", kind=RandomPolicy, **ASKED)
+
+
+def test_apply_policy_is_seeded_and_reports_a_crashing_tf():
+    frame = pd.DataFrame([make_point(f"comment number {i}") for i in range(6)])
+    policy = RandomPolicy(2, sequence_length=1, n_per_original=2, keep_original=True)
+    first = apply_policy([add_bang, never], policy, frame)
+    again = apply_policy([add_bang, never], policy, frame)
+    assert list(first["text"]) == list(again["text"])
+    assert len(frame) <= len(first) < 3 * len(frame)  # copies whose TF returned None are dropped
+    with pytest.raises(CheckFailed) as info:
+        apply_policy([crashes], RandomPolicy(1), frame)
+    assert str(info.value) == (
+        "Applying your TFs with your policy raised KeyError: \"'doc'\". "
+        "Fix the TF that fails first (its own test cell names the input)."
+    )
+
+
+# -- models --------------------------------------------------------------------------------------------------
+
+
+def test_retrained_accuracy_refits_a_copy():
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from labeling_labs import load_spam_splits
+
+    train, _, _, test = load_spam_splits(train_labels=True)
+    small = train.sample(150, random_state=SEED)
+    model = make_pipeline(CountVectorizer(), LogisticRegression(solver="liblinear", random_state=SEED))
+    fitted = model.fit(small["text"], small["label"])
+    expected = fitted.score(test["text"], test["label"])
+    assert retrained_accuracy(fitted, small, test, name="model") == pytest.approx(expected)
+    # the learner's fitted model is untouched
+    assert fitted.score(test["text"], test["label"]) == expected
+    with pytest.raises(CheckFailed, match=r"^Retraining `model`'s recipe raised TypeError"):
+        retrained_accuracy("not a model", small, test, name="model")
+
+
+# -- partial credit --------------------------------------------------------------------------------------------
+
+
+def test_scorecard_partial_credit(capsys):
+    card = Scorecard(points=3)
+    with card.part(1, "first"):
+        pass
+    with card.part(2, "second"):
+        raise CheckFailed("wrong")
+    assert card.result() == 1.0
+    assert capsys.readouterr().out == "- first: passed.\n- second: not yet. wrong\nScore: 1 of 3 points.\n"
+
+
+def test_scorecard_raises_the_first_failure_when_nothing_passed():
+    card = Scorecard(points=2)
+    with card.part(1, "first"):
+        raise NotAnswered("Not answered yet: `x` is still the placeholder.")
+    with card.part(1, "second"):
+        raise CheckFailed("wrong")
+    with pytest.raises(NotAnswered, match="^Not answered yet"):
+        card.result()
+
+
+def test_scorecard_without_parts_gives_no_partial_score():
+    assert Scorecard(points=2).result() is None
+
+
+def test_scorecard_lets_other_errors_through():
+    card = Scorecard(points=1)
+    with pytest.raises(ZeroDivisionError):
+        with card.part(1, "boom"):
+            1 / 0  # noqa: B018
