@@ -406,8 +406,8 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
         except BrokenPipeError:
             pass
         failure = _follow(proc, executed, limits, report, returned, started)
-        _kill_group(proc)
-        rusage_status = _reap(proc)
+        # a finished runner shuts its kernel down and reaps it (so its peak memory is counted); give it a moment
+        rusage_status = _reap(proc, grace=15.0 if failure is None else 0.0)
         report.peak_memory_mb = round(rusage_status / 1024, 1)
         err_thread.join(timeout=5)
         if failure is None and len(returned) < len(code_indices):
@@ -515,13 +515,24 @@ def _kill_group(proc) -> None:
         pass
 
 
-def _reap(proc) -> int:
-    """Wait for the sandbox; return the peak resident memory (KB) of its largest process."""
+def _reap(proc, grace: float = 0.0) -> int:
+    """Wait for the sandbox (killing it after ``grace`` seconds); return the peak resident memory (KB)
+    of its largest process."""
+    deadline = time.monotonic() + grace
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
+        while time.monotonic() < deadline:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.1)
+        else:
+            _kill_group(proc)
+            pid, status, usage = os.wait4(proc.pid, 0)
+        _kill_group(proc)  # anything the notebook left behind in the session
         proc.returncode = os.waitstatus_to_exitcode(status)
         return int(usage.ru_maxrss)
     except ChildProcessError:
+        _kill_group(proc)
         proc.wait()
         return 0
 
