@@ -76,11 +76,11 @@ def _make_course(slug: str, folder: Path, submissions: dict | None) -> Path:
 def _grades(course: Path) -> dict:
     with sqlite3.connect(course / "gradebook.db") as db:
         return dict(((s, c), v) for s, c, v in db.execute(
-            "SELECT student.id, grade_cell.name, grade.auto_score FROM grade "
+            "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
             "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
             "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
             "JOIN student ON submitted_assignment.student_id = student.id "
-            "JOIN grade_cell ON grade.cell_id = grade_cell.id"))
+            "JOIN base_cell ON grade.cell_id = base_cell.id"))
 
 
 def bench(slug: str, size: int, workers: int, limits) -> None:

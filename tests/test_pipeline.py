@@ -40,11 +40,11 @@ def scores_in(course_dir: Path) -> dict[str, dict[str, float]]:
     """Every student's score per grade cell, straight from the gradebook file."""
     with sqlite3.connect(course_dir / "gradebook.db") as db:
         rows = db.execute(
-            "SELECT student.id, grade_cell.name, grade.auto_score FROM grade "
+            "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
             "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
             "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
             "JOIN student ON submitted_assignment.student_id = student.id "
-            "JOIN grade_cell ON grade.cell_id = grade_cell.id").fetchall()
+            "JOIN base_cell ON grade.cell_id = base_cell.id").fetchall()
     result: dict[str, dict[str, float]] = {}
     for student, cell, score in rows:
         result.setdefault(student, {})[cell] = score
