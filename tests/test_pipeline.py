@@ -19,12 +19,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fixtures.hostile import hostile_submissions
+from fixtures.tiny.course import MAX_SCORE, SLUG, blank, make_tiny_course, perfect, wrong
 
 from autograder.pipeline import autograde, export_grades, load_course, summary_table
 from autograder.sandbox import SandboxLimits, sandbox_status
 from autograder.submissions import add_submission, with_answers
-from fixtures.hostile import hostile_submissions
-from fixtures.tiny.course import MAX_SCORE, SLUG, blank, make_tiny_course, perfect, wrong
 
 pytestmark = [
     pytest.mark.slow,
