@@ -19,6 +19,7 @@ import pandas as pd
 from labeling_labs.constants import SEED
 
 __all__ = [
+    "compare_on_slices",
     "dict_dataset",
     "plain_classifier",
     "seed_everything",
@@ -154,3 +155,40 @@ def slice_scores_by_name(
         raise ValueError(f"no overall score for task {task_name!r} in the table")
     order = ["overall"] + [name for name in result if name != "overall"]
     return pd.Series({name: result[name] for name in order}, name=metric or rows["metric"].iloc[0])
+
+
+def _listing(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def compare_on_slices(model, other, other_name: str, slices=None, tolerance: float = 1e-9) -> str:
+    """One plain-English sentence: the slices on which ``model`` scores above or below ``other``.
+
+    ``model`` and ``other`` map slice names to scores (Series from ``score_slices``);
+    ``slices`` picks and orders the slices (default: ``model``'s, without ``overall``).
+    Differences within ``tolerance`` count as equal. The chapters glue the sentence into
+    their prose, so the text always says what the executed run found.
+    """
+    names = [name for name in (slices if slices is not None else list(model.keys())) if name != "overall"]
+    above = [name for name in names if model[name] > other[name] + tolerance]
+    below = [name for name in names if model[name] < other[name] - tolerance]
+    if not above and not below:
+        return f"It scores exactly as the {other_name} does on every slice."
+    parts = []
+    if above:
+        parts.append(f"it scores above the {other_name} on {_listing(above)}")
+    if below:
+        parts.append(
+            f"{'' if above else 'it scores '}below {'it' if above else 'the ' + other_name} on {_listing(below)}"
+        )
+    same = len(names) - len(above) - len(below)
+    if same:
+        words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+        count = words.get(same, str(same))
+        parts.append(f"the same on the other {count}" if same > 1 else "the same on the remaining one")
+    sentence = (
+        ", ".join(parts[:-1]) + (", and " if len(parts) > 2 else " and ") + parts[-1]
+        if len(parts) > 1
+        else parts[0]
+    )
+    return sentence[0].upper() + sentence[1:] + "."

@@ -22,6 +22,7 @@ from snorkel.slicing import PandasSFApplier, SliceAwareClassifier, SlicingFuncti
 from labeling_labs import SEED, load_spam_splits
 from labeling_labs.plots import MODEL_COLORS, plot_slice_scores
 from labeling_labs.slicing import (
+    compare_on_slices,
     dict_dataset,
     plain_classifier,
     seed_everything,
@@ -222,6 +223,25 @@ def test_plain_classifier_trains_with_the_same_trainer_and_is_deterministic(data
     assert np.array_equal(preds_1, preds_2) and np.array_equal(probs_1, probs_2)
     assert set(np.unique(preds_1)) == {0, 1}
     assert (preds_1 == golds).mean() > 0.85
+
+
+def test_compare_on_slices_says_where_a_model_is_above_below_or_level():
+    model = pd.Series({"overall": 0.95, "a": 0.7, "b": 1.0, "c": 0.8, "d": 0.5})
+    other = pd.Series({"overall": 0.90, "a": 0.6, "b": 0.9, "c": 0.9, "d": 0.5})
+    assert (
+        compare_on_slices(model, other, "baseline")
+        == "It scores above the baseline on a and b, below it on c, and the same on the remaining one."
+    )
+    assert (
+        compare_on_slices(model, model, "plain MLP")
+        == "It scores exactly as the plain MLP does on every slice."
+    )
+    assert compare_on_slices(other, model, "MLP", slices=["a", "d"]) == (
+        "It scores below the MLP on a and the same on the remaining one."
+    )
+    assert compare_on_slices(model, other, "baseline", slices=["a", "b", "overall"]) == (
+        "It scores above the baseline on a and b."
+    )
 
 
 # --------------------------------------------------------------------------- plot_slice_scores
