@@ -250,3 +250,23 @@ def test_the_notebook_runs_in_its_own_folder(tmp_path, capsys):
         "spam_share = cast.count(SPAM) / len(cast)")}
     code, out = _check(_save(_with_answers(answers), tmp_path), capsys)
     assert code == 0, out
+
+
+# -- the course's own exercises ---------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+COURSE_RELEASES = sorted((REPO / "exercises").glob("*/*.ipynb"))
+
+
+@pytest.mark.parametrize("release", COURSE_RELEASES, ids=lambda p: p.stem)
+def test_the_course_exercises_and_their_perfect_submissions_are_sound(release, tmp_path):
+    """Every released lab passes the static checks, and so does a learner's copy with all answers filled in."""
+    from autograder.submissions import perfect_submission
+
+    assert check_notebook(release, run=False).damaged == []
+    assert check_notebook(release, run=False).missing_imports == []
+    perfect = _save(perfect_submission(release.stem), tmp_path, release.name)
+    report = check_notebook(perfect, run=False)  # compared with the course's release automatically
+    assert report.damaged == [] and report.missing_imports == []
+    perfect_nb = nbformat.read(perfect, as_version=4)
+    next(c for c in perfect_nb.cells if c.metadata.get("nbgrader", {}).get("locked")).source += "\n# edited"
+    assert check_notebook(_save(perfect_nb, tmp_path / "edited", release.name), run=False).damaged != []
