@@ -116,6 +116,11 @@ def make_point(text: str, **fields: Any) -> pd.Series:
     return pd.Series({column: values[column] for column in COLUMNS}, name=-1)
 
 
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds, so that a message shows ``5``, not ``np.int64(5)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _as_point(point: Any) -> pd.Series:
     return point if isinstance(point, pd.Series) else make_point(point)
 
@@ -307,7 +312,7 @@ def check_slice_sizes(sizes: Any, name: str, S: Any, S_name: str) -> None:
         same = isinstance(value, int | np.integer) and int(value) == count
         expect(
             same,
-            f"`{name}` says {show(value)} for {field!r}, which is not the number of comments that "
+            f"`{name}` says {show(_plain(value))} for {field!r}, which is not the number of comments that "
             f"`{S_name}` puts in that slice. Count the True values of the slice's field.",
         )
 
@@ -400,7 +405,7 @@ def check_slice_table(
         value = table.loc[row, "f1"]
         expect(
             _same_number(value, fresh.loc[row, "f1"]),
-            f"Row {row!r} of `{name}` says F1 = {show(value)}, which is not what scoring {about} "
+            f"Row {row!r} of `{name}` says F1 = {show(_plain(value))}, which is not what scoring {about} "
             f"with `{S_name}` gives. Did you score the test split, with its gold labels?",
         )
 
@@ -530,7 +535,7 @@ def check_comparison(
         value = comparison.loc[row, "slice_aware"]
         expect(
             row in slice_aware.index and _same_number(value, slice_aware[row]),
-            f"Row {row!r} of `{name}` gives the slice-aware model F1 = {show(value)}, which is not what "
+            f"Row {row!r} of `{name}` gives the slice-aware model F1 = {show(_plain(value))}, which is not what "
             f"scoring the model on the test split gives. Did you score it on the test loader, and map "
             f"'task' to 'overall' and 'task_slice:<name>_pred' to '<name>'?",
         )

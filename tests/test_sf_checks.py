@@ -1,0 +1,534 @@
+"""Unit tests of ``autograder.sf_checks``: real snorkel SFs, record arrays, scorers and a real slice-aware model.
+
+The messages are product (STYLE.md): their texts are pinned here, so that a change
+to what learners read is a deliberate one.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from snorkel.analysis import Scorer
+from snorkel.labeling import labeling_function
+from snorkel.preprocess import preprocessor
+from snorkel.slicing import PandasSFApplier, SlicingFunction, slicing_function
+
+from autograder.checks import CheckFailed, NotAnswered
+from autograder.sf_checks import (
+    Credit,
+    band_points,
+    check_comparison,
+    check_improved_slices,
+    check_keyword_factory,
+    check_membership,
+    check_slice_examples,
+    check_slice_matrix,
+    check_slice_sizes,
+    check_slice_table,
+    check_slice_table_shape,
+    check_sliceaware_model,
+    check_weakest_slice,
+    make_point,
+    membership,
+    precision_recall,
+    recompute_sliceaware,
+    require_sf,
+    slice_names_of,
+)
+
+
+@slicing_function()
+def short(x):
+    return len(x.text.split()) < 3
+
+
+@slicing_function()
+def mentions_song(x):
+    return "song" in x.text.lower()
+
+
+@slicing_function()
+def unanswered(x):
+    # YOUR CODE HERE
+    ...
+
+
+def _lookup(x, keywords):
+    return any(word in x.text.lower() for word in keywords)
+
+
+def good_factory(keywords):
+    return SlicingFunction(name=f"keyword_{keywords[0]}", f=_lookup, resources=dict(keywords=keywords))
+
+
+FRAME = pd.DataFrame(
+    {
+        "author": ["a", "b", "c", "d", "e", "f"],
+        "date": [None] * 6,
+        "text": [
+            "nice song",
+            "check out my channel now",
+            "wow",
+            "this song is the best song",
+            "hi",
+            "plz sub",
+        ],
+        "label": [0, 1, 0, 0, 0, 1],
+        "video": [1] * 6,
+    },
+    index=pd.Index([10, 11, 12, 13, 14, 15], name="row_id"),
+)
+
+
+def _S(sfs, frame=FRAME):
+    return PandasSFApplier(sfs).apply(frame, progress_bar=False)
+
+
+# -- slicing functions ---------------------------------------------------------------------------------
+
+
+def test_a_stub_sf_is_not_answered():
+    with pytest.raises(NotAnswered, match=r"^Not answered yet: `unanswered` is still the placeholder"):
+        check_membership(unanswered, "unanswered", [("hi", True)], rule="holds short comments")
+
+
+def test_a_labeling_function_is_not_a_slicing_function():
+    @labeling_function()
+    def lf(x):
+        return 1
+
+    with pytest.raises(CheckFailed) as failure:
+        require_sf(lf, "short_comment")
+    assert str(failure.value) == (
+        "`short_comment` is a LabelingFunction, not a SlicingFunction. "
+        "A labeling function is not a slicing function: use @slicing_function()."
+    )
+
+
+def test_a_plain_function_asks_about_the_decorator():
+    def plain(x):
+        return True
+
+    with pytest.raises(
+        CheckFailed, match=r"is a function, not a SlicingFunction\. Did you forget the @slicing_function"
+    ):
+        require_sf(plain, "short_comment")
+
+
+def test_a_regex_match_is_not_a_bool():
+    @slicing_function()
+    def link(x):
+        return re.search(r"\w+\.ly", x.text)
+
+    with pytest.raises(CheckFailed) as failure:
+        membership(link, "short_link", "go to bit.ly/x")
+    message = str(failure.value)
+    assert message.startswith("`short_link` returned <re.Match object")
+    assert message.endswith(
+        "(a Match) for the comment 'go to bit.ly/x'. A slicing function answers True or False. "
+        "`re.search` returns a match or None: wrap it in bool(...)."
+    )
+    with pytest.raises(CheckFailed, match=r"returned None \(a NoneType\).*wrap it in bool"):
+        membership(link, "short_link", "no link")
+
+
+def test_numpy_bools_are_accepted():
+    @slicing_function()
+    def numpy_answer(x):
+        return np.bool_(len(x.text) > 3)
+
+    assert membership(numpy_answer, "numpy_answer", "long enough") is True
+    assert membership(numpy_answer, "numpy_answer", "no") is False
+
+
+def test_an_sf_that_changes_its_input_fails():
+    @slicing_function()
+    def lowering(x):
+        x.text = x.text.lower()
+        return True
+
+    with pytest.raises(CheckFailed, match=r"^`lowering` changed the data point it was given\."):
+        membership(lowering, "lowering", "LOUD")
+
+
+def test_an_sf_that_raises_names_the_input():
+    @slicing_function()
+    def broken(x):
+        return x.text[100] == "a"
+
+    with pytest.raises(CheckFailed) as failure:
+        membership(broken, "broken", "short")
+    assert str(failure.value).startswith(
+        "`broken` raised IndexError: 'string index out of range' on the data point"
+    )
+
+
+def test_membership_mistakes_are_counted_and_explained():
+    with pytest.raises(CheckFailed) as failure:
+        check_membership(
+            mentions_song,
+            "mentions_song",
+            [("a SONG", True), ("hello", True), ("bye", True), ("", False)],
+            rule="holds the greetings",
+            hint="Did you read the question?",
+        )
+    assert str(failure.value) == (
+        "`mentions_song` returned False for the comment 'hello' (2 of the 4 comments checked are misplaced). "
+        "The slice holds the greetings, so it should select it. Did you read the question?"
+    )
+    with pytest.raises(CheckFailed) as failure:
+        check_membership(mentions_song, "mentions_song", [("song", False)], rule="holds nothing")
+    assert str(failure.value) == (
+        "`mentions_song` returned True for the comment 'song'. The slice holds nothing, so it should leave it out."
+    )
+
+
+def test_membership_works_on_rows_of_a_split():
+    cases = [(row, len(row.text.split()) < 3) for _, row in FRAME.iterrows()]
+    assert check_membership(short, "short", cases, rule="holds short comments") == len(FRAME)
+
+
+def test_make_point_has_the_course_columns():
+    point = make_point("hi")
+    assert list(point.index) == ["author", "date", "text", "label", "video"]
+    assert point["text"] == "hi" and point["label"] == -1
+
+
+# -- the keyword factory -------------------------------------------------------------------------------
+
+ZEBRA_CASES = [("A ZEBRA!", True), ("what a song", False)]
+
+
+def test_a_good_factory_passes():
+    sf = check_keyword_factory(good_factory, "make_keyword_sf", ["zebra", "giraffe"], ZEBRA_CASES)
+    assert sf.name == "keyword_zebra"
+
+
+def test_a_factory_that_ignores_its_resources_fails_on_new_keywords():
+    def fixed(x, keywords):
+        return "please" in x.text.lower()
+
+    def factory(keywords):
+        return SlicingFunction(name=f"keyword_{keywords[0]}", f=fixed, resources=dict(keywords=keywords))
+
+    with pytest.raises(CheckFailed) as failure:
+        check_keyword_factory(factory, "make_keyword_sf", ["zebra", "giraffe"], ZEBRA_CASES)
+    assert str(failure.value) == (
+        "`make_keyword_sf(['zebra', 'giraffe'])` returned False for the comment 'A ZEBRA!'. The slice holds the "
+        "comments that contain one of ['zebra', 'giraffe'], in any case, so it should select it. "
+        "Does the function use the keywords it receives through resources, not a fixed list?"
+    )
+
+
+def test_a_factory_without_resources_is_told_to_use_them():
+    def factory(keywords):
+        return SlicingFunction(name=f"keyword_{keywords[0]}", f=lambda x: _lookup(x, keywords))
+
+    with pytest.raises(CheckFailed) as failure:
+        check_keyword_factory(factory, "make_keyword_sf", ["zebra"], ZEBRA_CASES)
+    assert str(failure.value) == (
+        "`make_keyword_sf(['zebra'])` made an SF whose resources are {}. Pass the keywords with "
+        "`resources=dict(keywords=keywords)`, so that one function body serves every keyword list."
+    )
+
+
+def test_a_factory_with_a_wrong_name_or_no_return():
+    def misnamed(keywords):
+        return SlicingFunction(name="keywords", f=_lookup, resources=dict(keywords=keywords))
+
+    with pytest.raises(
+        CheckFailed, match=r"made an SF named 'keywords'\. Name each SF after its first keyword"
+    ):
+        check_keyword_factory(misnamed, "make_keyword_sf", ["zebra"], ZEBRA_CASES)
+
+    def forgetful(keywords):
+        SlicingFunction(name=f"keyword_{keywords[0]}", f=_lookup, resources=dict(keywords=keywords))
+
+    with pytest.raises(CheckFailed, match=r"returned None\. The factory should return the SlicingFunction"):
+        check_keyword_factory(forgetful, "make_keyword_sf", ["zebra"], ZEBRA_CASES)
+
+
+# -- credit --------------------------------------------------------------------------------------------
+
+
+def test_credit_adds_the_parts_that_pass(capsys):
+    credit = Credit(2)
+    with credit.part("the table", 1.5):
+        pass
+    with credit.part("the name", 0.5):
+        raise CheckFailed("`weakest_slice` is 'x'.")
+    with credit.part("the table", 1.5):  # entered again, e.g. by the hidden block
+        pass
+    assert credit.score() == 1.5
+    assert capsys.readouterr().out == (
+        "- the table (1.5 of 1.5): passed.\n- the name (0 of 0.5): `weakest_slice` is 'x'.\nScore: 1.5 of 2 points.\n"
+    )
+
+
+def test_credit_keeps_the_first_failure_of_a_part_and_reraises_when_nothing_is_answered():
+    credit = Credit(1)
+    with credit.part("a", 1):
+        raise CheckFailed("first")
+    with credit.part("a", 1):
+        raise CheckFailed("second")
+    assert credit.score() == 0.0
+
+    blank = Credit(2)
+    with blank.part("a", 1):
+        raise NotAnswered("Not answered yet: `a`")
+    with blank.part("b", 1):
+        raise NotAnswered("Not answered yet: `b`")
+    with pytest.raises(NotAnswered, match="`a`"):
+        blank.score()
+
+
+def test_credit_does_not_swallow_real_errors():
+    credit = Credit(1)
+    with pytest.raises(NameError):
+        with credit.part("a", 1):
+            raise NameError("x")
+
+
+# -- slice matrices, sizes and examples ------------------------------------------------------------------
+
+
+def test_a_right_slice_matrix_passes_and_a_wrong_split_fails():
+    sfs = [short, mentions_song]
+    check_slice_matrix(_S(sfs), "S_test", sfs, FRAME, split="test")
+    with pytest.raises(CheckFailed) as failure:
+        check_slice_matrix(_S(sfs, FRAME.iloc[:4]), "S_test", sfs, FRAME, split="test")
+    assert (
+        str(failure.value) == "`S_test` has 4 rows, but `test` has 6. Did you apply the SFs to another split?"
+    )
+
+
+def test_slice_matrix_fields_and_values_are_checked():
+    sfs = [short, mentions_song]
+    with pytest.raises(CheckFailed, match=r"has the fields \['mentions_song', 'short'\], but `sfs` holds"):
+        check_slice_matrix(_S(sfs[::-1]), "S_test", sfs, FRAME, split="test")
+
+    @slicing_function(name="short")
+    def other_short(x):
+        return len(x.text) < 4
+
+    with pytest.raises(CheckFailed) as failure:
+        check_slice_matrix(_S([other_short, mentions_song]), "S_test", sfs, FRAME, split="test")
+    assert str(failure.value) == (
+        "Field 'short' of `S_test` differs on 2 rows from applying `sfs` to `test` now. "
+        "Did you apply them to `test`, after running your latest SF cells?"
+    )
+
+
+def test_slice_matrix_needs_answered_sfs_and_a_record_array():
+    with pytest.raises(NotAnswered):
+        check_slice_matrix(..., "S_test", [short], FRAME, split="test")
+    with pytest.raises(
+        CheckFailed, match=r"^`S_test` can only be checked once every SF in `sfs` is answered: `sfs\[1\]`"
+    ):
+        check_slice_matrix(_S([short]), "S_test", [short, ...], FRAME, split="test")
+    with pytest.raises(
+        CheckFailed, match=r"^`S_test` can only be checked .*: `unanswered` is still the placeholder"
+    ):
+        check_slice_matrix(_S([short]), "S_test", [short, unanswered], FRAME, split="test")
+    with pytest.raises(CheckFailed, match=r"\(a list\), not the record array that `PandasSFApplier"):
+        check_slice_matrix([[1, 0]], "S_test", [short], FRAME, split="test")
+    assert slice_names_of([short, ..., mentions_song]) == ["short", "sfs[1]", "mentions_song"]
+
+
+def test_slice_sizes_and_examples():
+    S = _S([short, mentions_song])
+    check_slice_sizes(pd.Series({"short": 4, "mentions_song": 2}), "slice_sizes", S, "S_test")
+    check_slice_sizes({"short": 4, "mentions_song": 2}, "slice_sizes", S, "S_test")
+    with pytest.raises(CheckFailed) as failure:
+        check_slice_sizes(pd.Series({"short": 5, "mentions_song": 2}), "slice_sizes", S, "S_test")
+    assert str(failure.value) == (
+        "`slice_sizes` says 5 for 'short', which is not the number of comments that `S_test` puts in that "
+        "slice. Count the True values of the slice's field."
+    )
+    with pytest.raises(CheckFailed, match=r"has the keys \['short'\], but `S_test` has the slices"):
+        check_slice_sizes(pd.Series({"short": 4}), "slice_sizes", S, "S_test")
+
+    check_slice_examples(FRAME.loc[[10, 13]], "song_examples", FRAME, S, "mentions_song", split="test")
+    with pytest.raises(CheckFailed) as failure:
+        check_slice_examples(FRAME.loc[[10]], "song_examples", FRAME, S, "mentions_song", split="test")
+    assert str(failure.value) == (
+        "`song_examples` has 1 rows, not the rows of `test` that your 'mentions_song' SF selects. "
+        "Did you slice `test` with `slice_dataframe`?"
+    )
+    with pytest.raises(CheckFailed, match=r"is a Series, not a DataFrame"):
+        check_slice_examples(FRAME.loc[10], "song_examples", FRAME, S, "mentions_song", split="test")
+
+
+# -- slice score tables ----------------------------------------------------------------------------------
+
+GOLDS = FRAME["label"].to_numpy()
+PREDS = np.array([0, 1, 1, 0, 0, 0])
+PROBS = np.eye(2)[PREDS]
+
+
+def test_a_recomputed_slice_table_passes_and_another_split_fails():
+    S = _S([short, mentions_song])
+    table = Scorer(metrics=["f1"]).score_slices(S, GOLDS, PREDS, PROBS, as_dataframe=True)
+    check_slice_table(table, "slice_scores", S, GOLDS, PREDS, PROBS, S_name="S_test", about="the predictions")
+    other = table.copy()
+    other.loc["overall", "f1"] = 0.75
+    with pytest.raises(CheckFailed) as failure:
+        check_slice_table(
+            other, "slice_scores", S, GOLDS, PREDS, PROBS, S_name="S_test", about="the predictions"
+        )
+    assert str(failure.value) == (
+        "Row 'overall' of `slice_scores` says F1 = 0.75, which is not what scoring the predictions "
+        "with `S_test` gives. Did you score the test split, with its gold labels?"
+    )
+
+
+def test_slice_table_shape_messages():
+    S = _S([short, mentions_song])
+    table = Scorer(metrics=["f1"]).score_slices(S, GOLDS, PREDS, PROBS, as_dataframe=True)
+    assert check_slice_table_shape(table, "slice_scores", S, S_name="S_test") == [
+        "overall",
+        "short",
+        "mentions_song",
+    ]
+    with pytest.raises(CheckFailed, match=r"is a dict, not a DataFrame\. Pass `as_dataframe=True`"):
+        check_slice_table_shape(table.to_dict(), "slice_scores", S, S_name="S_test")
+    with pytest.raises(
+        CheckFailed, match=r"has the rows \['overall', 'short'\]\. A slice table for `S_test`"
+    ):
+        check_slice_table_shape(table.iloc[:2], "slice_scores", S, S_name="S_test")
+    with pytest.raises(CheckFailed, match=r"has the columns \['accuracy'\]\. Score with"):
+        check_slice_table_shape(table.rename(columns={"f1": "accuracy"}), "slice_scores", S, S_name="S_test")
+
+
+def test_weakest_slice_comes_from_the_learners_own_table():
+    table = pd.DataFrame({"f1": [0.9, 0.5, 0.7]}, index=["overall", "short", "mentions_song"])
+    check_weakest_slice("short", "weakest_slice", table, "slice_scores")
+    with pytest.raises(CheckFailed) as failure:
+        check_weakest_slice("mentions_song", "weakest_slice", table, "slice_scores")
+    assert str(failure.value) == (
+        "`weakest_slice` is 'mentions_song', whose F1 in `slice_scores` is 0.700; another slice scores lower. "
+        "Take the slice with the lowest F1, leaving out 'overall'."
+    )
+    with pytest.raises(CheckFailed, match=r"is 'overall', which is not one of the slices"):
+        check_weakest_slice("overall", "weakest_slice", table, "slice_scores")
+    with pytest.raises(NotAnswered):
+        check_weakest_slice(..., "weakest_slice", table, "slice_scores")
+
+
+# -- the slice-aware model -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_model():
+    from snorkel.classification import Trainer
+    from snorkel.slicing import SliceAwareClassifier
+
+    from labeling_labs.slicing import dict_dataset, seed_everything, small_mlp
+
+    seed_everything()
+    features = np.random.default_rng(0).random((len(FRAME), 8)).astype(np.float32)
+    S = _S([short, mentions_song])
+    model = SliceAwareClassifier(small_mlp(8, hidden_dim=4, num_layers=1), 4, ["short", "mentions_song"])
+    loader = model.make_slice_dataloader(dict_dataset(features, GOLDS, "train"), S, batch_size=3)
+    Trainer(n_epochs=1, progress_bar=False).fit(model, [loader])
+    return model, features, S
+
+
+def test_the_model_is_rescored_on_a_copy(trained_model):
+    model, features, S = trained_model
+    check_sliceaware_model(model, "model", ["short", "mentions_song"])
+    with pytest.raises(
+        CheckFailed, match=r"was built for the slices \['short', 'mentions_song'\], not for the SFs"
+    ):
+        check_sliceaware_model(model, "model", ["short"])
+    with pytest.raises(CheckFailed, match=r"is a LogisticRegression, not a SliceAwareClassifier"):
+        from sklearn.linear_model import LogisticRegression
+
+        check_sliceaware_model(LogisticRegression(), "model", ["short"])
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    scores = recompute_sliceaware(model, "model", features, GOLDS, S)
+    assert list(scores.index) == ["overall", "short", "mentions_song"]
+    assert all(bool((before[key] == value).all()) for key, value in model.state_dict().items())
+    with pytest.raises(
+        CheckFailed,
+        match=r"^Scoring `model` on the test features raised ValueError: .*Does its base architecture take",
+    ):
+        recompute_sliceaware(model, "model", features[:, :5], GOLDS, S)
+
+
+def test_comparison_and_improved_slices(trained_model):
+    model, features, S = trained_model
+    rows = ["overall", "short", "mentions_song"]
+    model_scores = recompute_sliceaware(model, "model", features, GOLDS, S)
+    baseline = pd.Series([0.5, 0.4, 0.6], index=rows)
+    comparison = pd.DataFrame({"baseline": baseline, "slice_aware": model_scores})
+    check_comparison(comparison, "comparison", rows, baseline_options=[baseline], slice_aware=model_scores)
+    shifted = comparison.assign(slice_aware=comparison["slice_aware"] + 0.01)
+    with pytest.raises(CheckFailed, match=r"^Row 'overall' of `comparison` gives the slice-aware model F1 ="):
+        check_comparison(shifted, "comparison", rows, baseline_options=[baseline], slice_aware=model_scores)
+    with pytest.raises(CheckFailed, match=r"^Column 'baseline' of `comparison` is not the F1 column"):
+        check_comparison(
+            comparison, "comparison", rows, baseline_options=[baseline + 0.1], slice_aware=model_scores
+        )
+    with pytest.raises(
+        CheckFailed, match=r"has the columns \['baseline'\]; it needs 'baseline' and 'slice_aware'"
+    ):
+        check_comparison(
+            comparison[["baseline"]],
+            "comparison",
+            rows,
+            baseline_options=[baseline],
+            slice_aware=model_scores,
+        )
+
+    table = pd.DataFrame({"baseline": [0.5, 0.4, 0.6], "slice_aware": [0.6, 0.5, 0.6]}, index=rows)
+    check_improved_slices(["short"], "improved_slices", table, "comparison")
+    with pytest.raises(CheckFailed) as failure:
+        check_improved_slices(["short", "mentions_song"], "improved_slices", table, "comparison")
+    assert str(failure.value) == (
+        "`improved_slices` lists ['mentions_song'], where the slice-aware model does not score higher than "
+        "the baseline in `comparison`."
+    )
+    with pytest.raises(
+        CheckFailed, match=r"leaves out \['short'\], where `comparison` shows the slice-aware model ahead"
+    ):
+        check_improved_slices([], "improved_slices", table, "comparison")
+    with pytest.raises(CheckFailed, match=r"is checked against `comparison`, which is not a table"):
+        check_improved_slices([], "improved_slices", ..., "comparison")
+
+
+# -- precision and recall ------------------------------------------------------------------------------
+
+
+def test_precision_recall_and_bands():
+    @preprocessor()
+    def lower(x):
+        x.lowered = x.text.lower()
+        return x
+
+    @slicing_function(pre=[lower])
+    def dotted(x):
+        return "." in x.lowered
+
+    cases = [
+        ("bit.ly/x", True),
+        ("www.site.com", True),
+        ("see mysite", True),
+        ("9.5 of 10", False),
+        ("hi", False),
+    ]
+    measured = precision_recall(dotted, "has_link", cases)
+    assert measured["precision"] == pytest.approx(2 / 3)
+    assert measured["recall"] == pytest.approx(2 / 3)
+    assert measured["false_positive"] == "9.5 of 10" and measured["false_negative"] == "see mysite"
+
+    @slicing_function()
+    def nothing(x):
+        return False
+
+    assert precision_recall(nothing, "has_link", cases)["precision"] == 0.0
+    bands = [(0.9, 1.5), (0.75, 1.0), (0.5, 0.5)]
+    assert [band_points(value, bands) for value in (1.0, 0.9, 0.8, 0.6, 0.2)] == [1.5, 1.5, 1.0, 0.5, 0.0]
