@@ -17,6 +17,7 @@ random numbers of the cells that follow it.
 from __future__ import annotations
 
 import contextlib
+import html
 import random
 from collections.abc import Iterator, Sequence
 
@@ -133,15 +134,25 @@ def preview_transformations(
 
 
 def style_preview(table: pd.DataFrame):
-    """A :class:`pandas.io.formats.style.Styler` for a preview table: wrapped, left-aligned text, no index."""
-    # Styler needs a unique index; several TFs may share their example row.
+    """A :class:`pandas.io.formats.style.Styler` for a preview table that fits the page width.
+
+    Texts wrap and are left-aligned; long TF names may break after an underscore;
+    the index (row ids, which several TFs may share) is hidden.
+    """
     return (
-        table.reset_index(drop=True)
+        table.reset_index(drop=True)  # Styler needs a unique index
         .style.hide(axis="index")
-        .set_properties(**{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"})
-        .set_properties(subset=["TF"], **{"font-family": "monospace", "white-space": "nowrap"})
-        .set_properties(subset=["original", "transformed"], **{"min-width": "16em", "max-width": "28em"})
-        .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+        .format(lambda name: html.escape(name).replace("_", "_<wbr>"), subset=["TF"])
+        .format(html.escape, subset=["original", "transformed"])
+        .set_properties(**{"text-align": "left", "vertical-align": "top", "white-space": "normal"})
+        .set_properties(subset=["TF"], **{"font-family": "monospace", "width": "22%"})
+        .set_properties(subset=["original", "transformed"], **{"width": "39%"})
+        .set_table_styles(
+            [
+                {"selector": "", "props": [("font-size", "0.85em"), ("width", "100%")]},
+                {"selector": "th", "props": [("text-align", "left")]},
+            ]
+        )
     )
 
 

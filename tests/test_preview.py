@@ -146,8 +146,18 @@ def test_style_preview_renders_html_even_when_tfs_share_a_row(train):
     assert list(preview["TF"]) == ["check_to_see", "check_to_see_again"]
     assert not preview.index.is_unique  # both TFs pick the same first row
     html = style_preview(preview).to_html()
-    assert "check_to_see" in html and "check_to_see_again" in html
     assert "<table" in html
+    # long TF names may wrap after an underscore, so the table fits the page
+    assert "check_<wbr>to_<wbr>see</td>" in html and "check_<wbr>to_<wbr>see_<wbr>again</td>" in html
+
+
+def test_style_preview_shows_markup_in_comments_as_text():
+    table = pd.DataFrame(
+        {"TF": ["tf"], "original": ["nice<br />song & dance"], "transformed": ["<b>nice</b> song"]}
+    )
+    html = style_preview(table).to_html()
+    assert "nice&lt;br /&gt;song &amp; dance" in html and "&lt;b&gt;nice&lt;/b&gt; song" in html
+    assert "<br />" not in html and "<b>" not in html
 
 
 def test_applicability_counts_match_a_direct_count(train):
