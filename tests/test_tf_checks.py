@@ -195,8 +195,11 @@ def test_contract_none_where_it_should_apply_and_a_point_where_it_should_not():
 
 
 def test_contract_same_seed_same_output():
-    with pytest.raises(CheckFailed, match=r"^`unseeded` gave '.*' and then '.*' for the comment 'Nice song' with the "
-                                          r"same seed\. Draw random choices from `random` or `np.random` only\.$"):
+    with pytest.raises(
+        CheckFailed,
+        match=r"^`unseeded` gave '.*' and then '.*' for the comment 'Nice song' with the "
+        r"same seed\. Draw random choices from `random` or `np.random` only\.$",
+    ):
         check_tf_contract(unseeded, make_point("Nice song"), name="unseeded", applies=None)
 
 
@@ -252,8 +255,11 @@ def test_keeps_input_sees_the_doc_and_catches_an_in_place_edit(spacy_pre):
     spacy_pre.reset_cache()
     point = make_point("I love this song")
     check_keeps_input(_make_noun_tf(spacy_pre), point, name="shout_a_noun")
-    with pytest.raises(CheckFailed, match=r"^`shout_a_noun` changed the data point it was given \(`text` went from "
-                                          r"'I love this song' to 'I love this SONG'\)"):
+    with pytest.raises(
+        CheckFailed,
+        match=r"^`shout_a_noun` changed the data point it was given \(`text` went from "
+        r"'I love this song' to 'I love this SONG'\)",
+    ):
         check_keeps_input(_make_noun_tf(spacy_pre, in_place=True), point, name="shout_a_noun")
     spacy_pre.reset_cache()
 
@@ -329,10 +335,25 @@ P = [0.05, 0.05, 0.3, 0.3, 0.3]
 
 
 def test_policy_problems_accept_the_policy_asked_for():
-    assert policy_problems(RandomPolicy(5, sequence_length=2, n_per_original=2, keep_original=True),
-                           "random_policy", kind=RandomPolicy, **ASKED) == []
-    assert policy_problems(MeanFieldPolicy(5, sequence_length=2, p=P, n_per_original=2, keep_original=True),
-                           "mean_field_policy", kind=MeanFieldPolicy, p=P, **ASKED) == []
+    assert (
+        policy_problems(
+            RandomPolicy(5, sequence_length=2, n_per_original=2, keep_original=True),
+            "random_policy",
+            kind=RandomPolicy,
+            **ASKED,
+        )
+        == []
+    )
+    assert (
+        policy_problems(
+            MeanFieldPolicy(5, sequence_length=2, p=P, n_per_original=2, keep_original=True),
+            "mean_field_policy",
+            kind=MeanFieldPolicy,
+            p=P,
+            **ASKED,
+        )
+        == []
+    )
 
 
 def test_policy_problems_name_each_difference():
