@@ -17,9 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-import jupytext
 import psutil
 import yaml
+from myst_nb.core.read import read_myst_markdown_notebook
 from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ class PeakMemory:
 
 
 def execute(chapter: Path) -> tuple[float, int, bool]:
-    notebook = jupytext.read(chapter)
+    notebook = read_myst_markdown_notebook(chapter.read_text())
     if not any(cell.cell_type == "code" for cell in notebook.cells):
         return 0.0, 0, False
     client = NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(chapter.parent)}})
