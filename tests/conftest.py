@@ -1,6 +1,5 @@
 """Fixtures shared by the project's tests."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,6 @@ def build_book(*extra: str) -> subprocess.CompletedProcess:
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={**os.environ, "MPLBACKEND": "Agg"},
     )
 
 
