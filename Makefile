@@ -11,6 +11,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# nbgrader runs `alembic` (and the tests run `jupyter-book`, `nbgrader`) from PATH: use the venv's.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-dev resources system-deps book test test-fast release check-release grade bench lint clean
