@@ -9,7 +9,9 @@ covered as soon as its source notebook exists:
 4. in the release, every graded test cell fails, each with the "Not answered yet"
    message, and *Run All* reaches the last cell (no ``NameError`` cascade);
 5. nothing a learner downloads holds a solution, a hidden test, a mark scheme or
-   held-out labels (and the scanner does catch one pasted line);
+   held-out labels (and the scanner does catch one pasted line): ``exercises/`` here,
+   the built site in its own test, which alone needs the ``built_site`` session fixture
+   (one ``jupyter-book build`` per session);
 6. graded by the real ``nbgrader autograde`` in one run: the perfect submission
    scores full marks, the blank one zero, and each wrong answer of
    ``tests/fixtures/<slug>.py`` loses the points of its ``loses`` cells and only those.
@@ -159,11 +161,10 @@ def test_release_holds_no_secret(slug):
     assert not found, "\n".join(map(str, found))
 
 
-def test_built_site_holds_no_secret():
-    site = REPO_ROOT / "_build" / "html"
-    if not site.is_dir():
-        pytest.skip("the book is not built (make book)")
-    found = leaks.find_leaks([site])
+@pytest.mark.slow
+def test_built_site_holds_no_secret(built_site):
+    """Everything the site serves (pages, ``_sources/``, ``_downloads/``), built by the session fixture."""
+    found = leaks.find_leaks([built_site])
     assert not found, "\n".join(map(str, found[:20]))
 
 
