@@ -19,7 +19,6 @@ the export then say that the grades were made without isolation.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -53,9 +52,22 @@ def cmd_release(course, args) -> int:
     return code
 
 
+def _exchange_inbound(course) -> Path | None:
+    """The exchange's inbound folder of this course, if an exchange is set up and has one."""
+    root = course.coursedir.config.get("Exchange", {}).get("root")
+    if not root:
+        return None
+    inbound = Path(root) / course.coursedir.course_id / "inbound"
+    return inbound if inbound.is_dir() else None
+
+
 def cmd_collect(course, args) -> int:
     if args.zip:
-        archive = Path(course.coursedir.format_path("downloaded", ".", args.assignment)) / "archive"
+        if not Path(args.zip).is_dir():
+            return _fail(f"--zip wants a folder of downloaded files or zips; {args.zip} is not one")
+        settings = course.coursedir.config.get("ZipCollectApp", {})
+        archive = (course.root / settings.get("downloaded_directory", "downloaded") / args.assignment
+                   / settings.get("archive_directory", "archive"))
         archive.mkdir(parents=True, exist_ok=True)
         for item in Path(args.zip).iterdir():
             target = archive / item.name
@@ -65,6 +77,9 @@ def cmd_collect(course, args) -> int:
                 shutil.copy2(item, target)
         extra = [f"--FileNameCollectorPlugin.named_regexp={args.regexp}"] if args.regexp else []
         return _run(course, "zip_collect", args.assignment, "--force", *extra)
+    if _exchange_inbound(course) is None:
+        return _fail("no exchange to collect from (set Exchange.root in nbgrader_config.py, e.g. with "
+                     "COURSE_EXCHANGE), or pass --zip with a folder of downloaded submissions")
     return _run(course, "collect", args.assignment, "--update")
 
 
@@ -90,8 +105,13 @@ def cmd_feedback(course, args) -> int:
             return _fail("autograder.feedback.generate_safe_feedback is not available, and nbgrader's own "
                          "feedback shows the hidden tests; pass --reveal to generate it anyway")
         return _run(course, "generate_feedback", args.assignment, "--force")
-    paths = generate_safe_feedback(course.root, args.assignment, students=args.student or None, reveal=args.reveal)
-    print(f"feedback: {len(paths)} file(s) under {course.coursedir.feedback_directory}/")
+    try:
+        paths = generate_safe_feedback(course.root, args.assignment, students=args.student or None,
+                                       reveal=args.reveal)
+    except RuntimeError as error:
+        return _fail(f"feedback: {error}")
+    print(f"feedback: {len(paths)} file(s) under {course.coursedir.feedback_directory}/"
+          + (" -- hidden tests REVEALED" if args.reveal else " (hidden tests hidden)"))
     return 0
 
 
@@ -107,8 +127,7 @@ def cmd_export(course, args) -> int:
 
 
 def cmd_all(course, args) -> int:
-    exchange = course.coursedir.config.get("Exchange", {}).get("root") if hasattr(course.coursedir, "config") else None
-    if args.zip or (exchange and os.path.isdir(exchange)):
+    if args.zip or _exchange_inbound(course) is not None:
         code = cmd_collect(course, args)
         if code != 0:
             return code

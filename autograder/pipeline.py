@@ -169,7 +169,8 @@ class Outcome:
     sandboxed: bool = True
     seconds: float = 0.0
     execution_seconds: float = 0.0
-    peak_memory_mb: float = 0.0
+    peak_memory_mb: float = 0.0  # the sandbox's largest process (the kernel)
+    grader_memory_mb: float = 0.0  # the worker's nbgrader process
     reports: list[dict] = field(default_factory=list)
 
     @property
@@ -400,6 +401,7 @@ def _finish(course: Course, assignment: str, student: str, notes: list[str], fut
     for report in outcome.reports:
         outcome.execution_seconds += report.get("seconds", 0.0)
         outcome.peak_memory_mb = max(outcome.peak_memory_mb, report.get("peak_memory_mb", 0.0))
+        outcome.grader_memory_mb = max(outcome.grader_memory_mb, report.get("grader_peak_memory_mb", 0.0))
         outcome.sandboxed = outcome.sandboxed and bool(report.get("sandboxed", True))
         if report.get("status") != "ok":
             outcome.notes.append(f"{report.get('notebook')}: {report.get('reason')}")

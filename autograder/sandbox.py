@@ -46,6 +46,7 @@ import copy
 import json
 import os
 import re
+import resource
 import secrets
 import select
 import shutil
@@ -596,7 +597,9 @@ class SandboxedExecute(NbGraderPreprocessor):  # type: ignore[misc,valid-type]
             target = Path(path) / REPORT_NAME.format(notebook=nbinfo.get("notebook", "notebook"))
             record = report.to_dict()
             record.update({"student": nbinfo.get("student"), "assignment": nbinfo.get("assignment"),
-                           "notebook": nbinfo.get("notebook")})
+                           "notebook": nbinfo.get("notebook"),
+                           # this nbgrader process's own peak (the sandbox's is peak_memory_mb)
+                           "grader_peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
             target.write_text(json.dumps(record, indent=1))
         if report.status != "ok":
             self.log.warning("%s / %s: %s", nbinfo.get("student"), nbinfo.get("notebook"), report.reason)

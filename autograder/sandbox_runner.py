@@ -325,7 +325,9 @@ async def run_job(job: dict, emit: _Emitter) -> None:
             try:
                 if guard and _is_graded_code(cell):
                     token = secrets.token_hex(16)
-                    reply = await _silent(client, GUARD.replace("{token!r}", repr(token)), timeout=30,
+                    # bounded by the cell limit, so the grader's watchdog (cell limit + grace) never fires first
+                    reply = await _silent(client, GUARD.replace("{token!r}", repr(token)),
+                                          timeout=min(30.0, float(job["cell_timeout"])),
                                           expression="_course_grade_answer")
                     answer = (((reply or {}).get("user_expressions") or {}).get("answer") or {})
                     text = (answer.get("data") or {}).get("text/plain", "")
@@ -335,6 +337,7 @@ async def run_job(job: dict, emit: _Emitter) -> None:
                             "could not undo, so this test cell was not run.")]
                         emit("cell", index=index, cell=cell, tampered=True)
                         continue
+                    emit("cell-start", index=index)  # the cell itself gets its full limit after the guard
                 cell_started = time.monotonic()
                 await client.async_execute_cell(cell, index)
                 emit("cell", index=index, cell=cell, seconds=round(time.monotonic() - cell_started, 3))

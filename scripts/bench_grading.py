@@ -110,16 +110,22 @@ def bench(slug: str, size: int, workers: int, limits) -> None:
         graded = [o for o in outcomes if o.status == "graded"]
         cell_times = [sum(r.get("cell_seconds", 0.0) for r in o.reports) for o in graded]
         overheads = [o.seconds - c for o, c in zip(graded, cell_times, strict=True)]
-        peak = max((o.peak_memory_mb for o in graded), default=0.0)
+        sandbox_peak = max((o.peak_memory_mb for o in graded), default=0.0)
+        grader_peak = max((o.grader_memory_mb for o in graded), default=0.0)
+        # a worker holds its nbgrader process and its sandbox at once: the sum bounds its footprint
+        worker_peak = max((o.peak_memory_mb + o.grader_memory_mb for o in graded), default=0.0)
+        execution = statistics.median(cell_times or [0])
+        overhead = statistics.median(overheads or [0])
         same = _grades(serial) == _grades(parallel)
         print(f"assignment {slug}: {size} submissions, {workers} workers, per-cell limit {limits.cell_timeout:g} s")
         print(f"  serial nbgrader autograde:  {serial_seconds:8.1f} s  {60 * size / serial_seconds:6.2f} submissions/min"
               f"  (exit code {done.returncode})")
         print(f"  parallel course-grade:      {parallel_seconds:8.1f} s  {60 * size / parallel_seconds:6.2f} submissions/min")
         print(f"  speed-up over serial:       {serial_seconds / parallel_seconds:8.2f}x")
-        print(f"  per submission (median):    notebook execution {statistics.median(cell_times or [0]):.2f} s, "
-              f"grading overhead {statistics.median(overheads or [0]):.2f} s")
-        print(f"  peak memory per worker:     {peak:8.1f} MB")
+        print(f"  per submission (median):    notebook execution {execution:.2f} s, grading overhead {overhead:.2f} s"
+              f" ({overhead / execution if execution else float('nan'):.1f}x the execution)")
+        print(f"  peak memory per worker:     {worker_peak:8.1f} MB  (nbgrader process {grader_peak:.1f} MB"
+              f" + sandboxed kernel {sandbox_peak:.1f} MB)")
         print(f"  graded / failed:            {len(graded)} / {len(outcomes) - len(graded)}")
         print(f"  grades identical to serial: {'yes' if same else 'NO'}")
         sys.stdout.flush()

@@ -10,21 +10,31 @@
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
-from fixtures.hostile import hostile_submissions
-from fixtures.tiny.course import MAX_SCORE, SLUG, blank, make_tiny_course, perfect, wrong
+from fixtures.hostile import CATEGORIES, hostile_submissions
+from fixtures.tiny.course import MAX_SCORE, SLUG, WRONG_ANSWERS, blank, make_tiny_course, perfect, wrong
+from fixtures.tiny.course import SOURCE as TINY_SOURCE
 
 from autograder.pipeline import autograde, export_grades, load_course, summary_table
 from autograder.sandbox import SandboxLimits, sandbox_status
-from autograder.submissions import add_submission, with_answers
+from autograder.submissions import (
+    add_submission,
+    answer_cells,
+    course_config_text,
+    strip_solution_markers,
+    with_answers,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,6 +43,9 @@ pytestmark = [
 
 #: Small limits, so that the hostile corpus runs in minutes.
 LIMITS = SandboxLimits(cell_timeout=12, notebook_timeout=90, memory_mb=1536, max_processes=96)
+#: Smaller still for the hostile batch: each hang costs one cell limit (plus the grader's grace when it
+#: has to kill the sandbox); the tiny assignment's honest cells take well under a second.
+HOSTILE_LIMITS = SandboxLimits(cell_timeout=8, notebook_timeout=60, memory_mb=1536, max_processes=96)
 EXPECTED_BASE = {"perfect": 5.0, "blank": 0.0, "wrong": 1.5}
 
 
@@ -108,19 +121,22 @@ def test_hostile_corpus_is_graded_within_limits_and_harms_no_one(tmp_path, loopb
                str(repo / "tests" / "fixtures" / "tiny" / "tiny.ipynb")]
     targets = [str(course), str(repo / "autograder"), str(course / "submitted" / "perfect")]
     cases = hostile_submissions(port, secrets, targets)
+    assert set(CATEGORIES.values()) == set(cases)  # every attack of the issue is in this batch
     for name, (answers, _case) in cases.items():
         add_submission(course, SLUG, name, with_answers(blank(course), answers))
-    outcomes = {o.student: o for o in autograde(load_course(course), SLUG, workers=2, limits=LIMITS,
+    outcomes = {o.student: o for o in autograde(load_course(course), SLUG, workers=2, limits=HOSTILE_LIMITS,
                                                 progress=False)}
     print(summary_table(list(outcomes.values())))
+    cells = scores_in(course)
     for name, (_answers, case) in cases.items():
         outcome = outcomes[name]
         assert outcome.status == "graded", f"{name}: {outcome.reason}"
+        assert cells[name] == case.expected_cells, f"{name} ({case.why}): {outcome.summary}"
         assert outcome.score == case.expected, f"{name} ({case.why}): {outcome.summary}"
         if case.note:
             assert case.note in " ".join(outcome.notes), f"{name}: {outcome.notes}"
         # within its limits: never much longer than one notebook's wall-clock budget
-        assert outcome.execution_seconds < LIMITS.startup_timeout + LIMITS.notebook_timeout + 30
+        assert outcome.execution_seconds < HOSTILE_LIMITS.startup_timeout + HOSTILE_LIMITS.notebook_timeout + 30
     # the others are graded as if the hostile ones were not there
     assert {s: outcomes[s].score for s in EXPECTED_BASE} == EXPECTED_BASE
     # nothing reached the host's loopback, nothing was written outside, the gradebook is intact
@@ -128,9 +144,10 @@ def test_hostile_corpus_is_graded_within_limits_and_harms_no_one(tmp_path, loopb
     assert not any((Path(t) / "pwned-by-student.txt").exists() for t in targets)
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert set(scores_in(course)) == set(cases) | set(EXPECTED_BASE)
-    huge = nbformat.read(course / "autograded" / "huge-output" / SLUG / f"{SLUG}.ipynb", as_version=4)
-    assert len(nbformat.writes(huge)) < 3_000_000
+    assert set(cells) == set(cases) | set(EXPECTED_BASE)
+    flooded = nbformat.read(course / "autograded" / "ignores-interrupt" / SLUG / f"{SLUG}.ipynb", as_version=4)
+    assert len(nbformat.writes(flooded)) < 3_000_000
+    assert "output truncated by the grader" in nbformat.writes(flooded)
 
 
 def _malformed(course: Path) -> None:
@@ -174,21 +191,134 @@ def test_malformed_submissions_get_a_reason_and_the_batch_goes_on(tmp_path):
         assert row["score"] != "" or row["reason"], row
 
 
-def test_cli_runs_the_whole_flow_and_exports_every_student(tmp_path):
-    course = base_course(tmp_path, "cli")
-    course_grade = [sys.executable, "-m", "autograder.cli", "--course-root", str(course)]
-    done = subprocess.run([*course_grade, "autograde", SLUG, "--workers", "2", "--cell-timeout", "12",
-                           "--notebook-timeout", "90", "--memory-mb", "1536", "--no-progress"],
-                          capture_output=True, text=True, timeout=900)
+#: A Canvas-style download name: ``<login>_<user id>_<file name>``.
+ZIP_REGEXP = r".*/(?P<student_id>[a-z]+)_\d+_(?P<file_id>[^/]+)$"
+#: Strings that only the hidden tests of the tiny assignment contain.
+HIDDEN_ONLY = ("Check out my channel", "rhythm", "(-7, 0, 11)", "answer == 42")
+
+
+def _course_grade(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """The installed ``course-grade`` console script (``python -m autograder.cli`` if it is not installed)."""
+    script = Path(sys.executable).parent / "course-grade"
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.cli"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([*command, "--course-root", str(course), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def _as_student(home: Path, exchange: Path, course_id: str, *args: str) -> None:
+    """nbgrader as a learner runs it: in their own folder, with the course's exchange and their id."""
+    (home / ".jupyter").mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
+    env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"), PYTHONWARNINGS="ignore",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args, f"--Exchange.root={exchange}",
+                           f"--CourseDirectory.course_id={course_id}"], cwd=home, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def _hand_in(home: Path, exchange: Path, course_id: str, student: str, answers: dict) -> None:
+    _as_student(home, exchange, course_id, "fetch_assignment", SLUG)
+    path = home / SLUG / f"{SLUG}.ipynb"
+    nbformat.write(with_answers(nbformat.read(path, as_version=4), answers), path)
+    _as_student(home, exchange, course_id, "submit", SLUG, f"--student={student}")
+
+
+def _export(path: Path) -> dict[str, dict]:
+    rows = list(csv.DictReader(path.open()))
+    assert all(r["assignment"] == SLUG for r in rows), rows
+    return {r["student_id"]: r for r in rows}
+
+
+def test_course_grade_runs_the_whole_term_from_release_to_export(tmp_path):
+    """release -> learners fetch and submit -> collect (exchange and LMS zip) -> autograde -> feedback
+    -> export, then `all` for a late hand-in: every step through the `course-grade` command."""
+    course_id = "tiny-course"
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    course = tmp_path / "course"
+    (course / "source" / SLUG).mkdir(parents=True)
+    shutil.copyfile(TINY_SOURCE, course / "source" / SLUG / f"{SLUG}.ipynb")
+    (course / "nbgrader_config.py").write_text(
+        course_config_text(course)
+        + f"c.CourseDirectory.course_id = {course_id!r}\nc.Exchange.root = {str(exchange)!r}\n")
+    limits = ["--workers", "2", "--cell-timeout", "20", "--notebook-timeout", "120", "--memory-mb", "1536"]
+
+    # release: the student version, without solutions or hidden tests, published to the exchange
+    done = _course_grade(course, "release", SLUG, "--exchange")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "perfect" in done.stdout and "5 / 5" in done.stdout and "3 graded, 0 failed" in done.stdout
-    out = tmp_path / "grades.csv"
-    done = subprocess.run([*course_grade, "export", "--to", str(out)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    rows = list(csv.DictReader(out.open()))
-    assert {(r["student_id"], r["assignment"]): float(r["score"]) for r in rows} == {
-        (s, SLUG): v for s, v in EXPECTED_BASE.items()}
-    assert all(r["sandboxed"] == "yes" for r in rows)
+    released = (course / "release" / SLUG / f"{SLUG}.ipynb").read_text()
+    assert not any(text in released for text in HIDDEN_ONLY) and "BEGIN SOLUTION" not in released
+    assert (exchange / course_id / "outbound" / SLUG / f"{SLUG}.ipynb").is_file()
+
+    # two learners hand in through the exchange; two more arrive as an LMS download (one is broken)
+    right = {gid: strip_solution_markers(c.source)
+             for gid, c in answer_cells(nbformat.read(TINY_SOURCE, as_version=4)).items()}
+    _hand_in(tmp_path / "homes" / "alice", exchange, course_id, "alice", right)
+    _hand_in(tmp_path / "homes" / "bob", exchange, course_id, "bob", WRONG_ANSWERS)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with zipfile.ZipFile(downloads / "submissions.zip", "w") as archive:
+        archive.writestr(f"carol_10003_{SLUG}.ipynb", nbformat.writes(perfect(course)))
+        archive.writestr(f"dave_10004_{SLUG}.ipynb", '{"cells": [ this is not a notebook')
+    roster = subprocess.run([sys.executable, "-m", "nbgrader", "db", "student", "add", "erin"], cwd=course,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert roster.returncode == 0, roster.stderr[-2000:]  # erin is enrolled but never hands anything in
+
+    done = _course_grade(course, "collect", SLUG)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = _course_grade(course, "collect", SLUG, "--zip", str(downloads), "--regexp", ZIP_REGEXP)
+    assert done.returncode == 0, done.stderr[-2000:]
+    submitted = sorted(p.name for p in (course / "submitted").iterdir())
+    assert submitted == ["alice", "bob", "carol", "dave"]
+
+    # autograde: a progress bar over the submissions, then the summary table
+    done = _course_grade(course, "autograde", SLUG, *limits)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"grading {SLUG}" in done.stderr and "4/4" in done.stderr, done.stderr[-2000:]
+    table = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    assert "5 / 5" in table["alice"] and "1.5 / 5" in table["bob"] and "5 / 5" in table["carol"], done.stdout
+    assert "FAILED" in table["dave"] and "not a readable notebook" in table["dave"], done.stdout
+    assert "3 graded, 1 failed" in done.stdout
+
+    # feedback: one page per graded learner, hidden tests hidden (and shown only with --reveal)
+    done = _course_grade(course, "feedback", SLUG)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for student in ("alice", "bob", "carol"):
+        page = (course / "feedback" / student / SLUG / f"{SLUG}.html").read_text()
+        assert "hidden tests:" in page
+        leaked = [text for text in HIDDEN_ONLY if text in page]
+        assert not leaked, f"{student}'s feedback shows hidden tests: {leaked}"
+    assert "is not right" in (course / "feedback" / "bob" / SLUG / f"{SLUG}.html").read_text()
+    assert not (course / "feedback" / "dave").exists()
+    done = _course_grade(course, "feedback", SLUG, "--reveal", "--student", "alice")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "rhythm" in (course / "feedback" / "alice" / SLUG / f"{SLUG}.html").read_text()
+
+    # export: every student x assignment has a score or a reason
+    done = _course_grade(course, "export", "--to", str(tmp_path / "grades.csv"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = _export(tmp_path / "grades.csv")
+    assert set(rows) == {"alice", "bob", "carol", "dave", "erin"}
+    assert {s: float(rows[s]["score"]) for s in ("alice", "bob", "carol")} == {"alice": 5.0, "bob": 1.5, "carol": 5.0}
+    assert rows["dave"]["score"] == "" and rows["dave"]["status"] == "failed" and "not a readable" in rows["dave"]["reason"]
+    assert rows["erin"]["score"] == "" and rows["erin"]["reason"] == "no submission"
+    assert all(rows[s]["sandboxed"] == "yes" for s in ("alice", "bob", "carol", "dave"))
+
+    # a late hand-in, then `all`: collect from the exchange, grade, feedback, export in one command
+    _hand_in(tmp_path / "homes" / "erin", exchange, course_id, "erin", {**right, "q1-answer": "answer = 41"})
+    done = _course_grade(course, "all", SLUG, *limits, "--to", str(tmp_path / "all.csv"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"grading {SLUG}" in done.stderr and "5/5" in done.stderr, done.stderr[-2000:]
+    assert "4 graded, 1 failed" in done.stdout, done.stdout
+    assert (course / "feedback" / "erin" / SLUG / f"{SLUG}.html").is_file()
+    rows = _export(tmp_path / "all.csv")
+    assert {s: (r["score"], r["reason"] if not r["score"] else "") for s, r in rows.items()} == {
+        "alice": ("5.0", ""), "bob": ("1.5", ""), "carol": ("5.0", ""), "erin": ("4.0", ""),
+        "dave": ("", rows["dave"]["reason"])}
+    assert "not a readable" in rows["dave"]["reason"]
 
 
 def test_unsandboxed_grading_is_said_in_the_export(tmp_path):
