@@ -71,13 +71,24 @@ def count_checks(block: str) -> int | None:
         tree = ast.parse(textwrap.dedent(block))
     except SyntaxError:
         return None
-    not_checks = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Import, ast.ImportFrom,
-                  ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)
+    not_checks = (
+        ast.Assign,
+        ast.AnnAssign,
+        ast.AugAssign,
+        ast.Import,
+        ast.ImportFrom,
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+        ast.ClassDef,
+        ast.Pass,
+    )
     n = 0
     for node in tree.body:
         if isinstance(node, not_checks):
             continue
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):  # a docstring or a bare string
+        if isinstance(node, ast.Expr) and isinstance(
+            node.value, ast.Constant
+        ):  # a docstring or a bare string
             continue
         n += 1
     return n
@@ -106,9 +117,9 @@ class HideHiddenTests(NbGraderPreprocessor):
 
     # HTMLExporter configures this trait of every nbconvert component; declaring it configurable here
     # (as nbgrader's GetGrades does) keeps traitlets from warning about it. It has no effect here.
-    display_data_priority = List(NbGraderPreprocessor.class_traits()["display_data_priority"].default_value).tag(
-        config=True
-    )
+    display_data_priority = List(
+        NbGraderPreprocessor.class_traits()["display_data_priority"].default_value
+    ).tag(config=True)
 
     min_quoted_length = Integer(
         8,
@@ -270,7 +281,9 @@ def generate_safe_feedback(
         autograded = [p for p in autograded if p.parent.name in wanted]
         missing = wanted - {p.parent.name for p in autograded}
         if missing:
-            raise RuntimeError(f"No autograded submission of {assignment!r} for: {', '.join(sorted(missing))}")
+            raise RuntimeError(
+                f"No autograded submission of {assignment!r} for: {', '.join(sorted(missing))}"
+            )
 
     written: list[Path] = []
     for folder in autograded:

@@ -92,7 +92,9 @@ class CheckReport:
     def format(self) -> str:
         lines = [f"course-check: {self.notebook.name}"]
         if self.ran:
-            lines.append(f"Ran it top to bottom in a fresh kernel, as the grader will ({self.seconds:.0f} s).")
+            lines.append(
+                f"Ran it top to bottom in a fresh kernel, as the grader will ({self.seconds:.0f} s)."
+            )
         if self.damaged:
             lines += ["", "Damaged cells (the grader relies on them):"]
             lines += [f"  - {item}" for item in self.damaged]
@@ -120,8 +122,10 @@ class CheckReport:
             )
         elif self.ran or self.damaged:
             problems = len(self.failures) + len(self.damaged) + len(self.missing_imports)
-            lines.append(f"{problems} thing{'s' if problems != 1 else ''} to fix before you submit. "
-                         "Fix, save (Ctrl+S), and run course-check again.")
+            lines.append(
+                f"{problems} thing{'s' if problems != 1 else ''} to fix before you submit. "
+                "Fix, save (Ctrl+S), and run course-check again."
+            )
         return "\n".join(lines)
 
 
@@ -171,14 +175,18 @@ def _damaged_cells(nb: NotebookNode, release: NotebookNode | None) -> list[str]:
             continue
         where = f"`{grade_id}` ({titles[index]})"
         if grade_id in seen:
-            found.append(f"Two cells carry the id {where}. Did you copy a cell? "
-                         "Keep your answer in the original cell and delete the copy.")
+            found.append(
+                f"Two cells carry the id {where}. Did you copy a cell? "
+                "Keep your answer in the original cell and delete the copy."
+            )
             continue
         seen[grade_id] = index
         stored_type = meta.get("cell_type")
         if stored_type and stored_type != cell.cell_type:
-            found.append(f"The cell {where} was a {stored_type} cell and is now a {cell.cell_type} cell. "
-                         f"Change it back (Esc, then {'Y' if stored_type == 'code' else 'M'}).")
+            found.append(
+                f"The cell {where} was a {stored_type} cell and is now a {cell.cell_type} cell. "
+                f"Change it back (Esc, then {'Y' if stored_type == 'code' else 'M'})."
+            )
             continue
         protected = meta.get("locked") or (meta.get("grade") and not meta.get("solution"))
         if protected and "checksum" in meta:
@@ -188,9 +196,11 @@ def _damaged_cells(nb: NotebookNode, release: NotebookNode | None) -> list[str]:
                 changed = True
             if changed:
                 kind = "test cell" if meta.get("grade") else "read-only cell"
-                found.append(f"The {kind} {where} was edited. The grader restores the original, so edits "
-                             "there do not count and may break your answers: undo them, or paste the "
-                             "original back from a fresh copy of the exercise.")
+                found.append(
+                    f"The {kind} {where} was edited. The grader restores the original, so edits "
+                    "there do not count and may break your answers: undo them, or paste the "
+                    "original back from a fresh copy of the exercise."
+                )
     if release is not None:
         here = {_nbgrader(c).get("grade_id"): c for c in nb.cells if _nbgrader(c).get("grade_id")}
         for cell in release.cells:
@@ -200,14 +210,18 @@ def _damaged_cells(nb: NotebookNode, release: NotebookNode | None) -> list[str]:
                 continue
             mine = here.get(grade_id)
             if mine is None:
-                found.append(f"The cell `{grade_id}` of the exercise is missing: it was deleted, or its "
-                             "nbgrader metadata was lost (e.g. by copying its text into a new cell). "
-                             "Fetch a fresh copy of the exercise and paste your answers into it.")
+                found.append(
+                    f"The cell `{grade_id}` of the exercise is missing: it was deleted, or its "
+                    "nbgrader metadata was lost (e.g. by copying its text into a new cell). "
+                    "Fetch a fresh copy of the exercise and paste your answers into it."
+                )
                 continue
             protected = meta.get("locked") or (meta.get("grade") and not meta.get("solution"))
             if protected and mine.cell_type == cell.cell_type and mine.source != cell.source:
-                message = (f"The cell `{grade_id}` differs from the released exercise. "
-                           "Undo your edits there: the grader uses the original.")
+                message = (
+                    f"The cell `{grade_id}` differs from the released exercise. "
+                    "Undo your edits there: the grader uses the original."
+                )
                 if not any(f"`{grade_id}`" in item for item in found):
                     found.append(message)
     return found
@@ -220,10 +234,12 @@ def _execution_order(nb: NotebookNode) -> str | None:
             continue
         count = cell.execution_count
         if last_index is not None and count <= last_count:
-            return (f"Your saved outputs were run out of order: cell {index + 1} ran as In [{count}], "
-                    f"before cell {last_index + 1} above it (In [{last_count}]). The grader runs top to "
-                    "bottom, as this check did; to see what it sees, use Kernel > Restart Kernel and "
-                    "Run All Cells, then save.")
+            return (
+                f"Your saved outputs were run out of order: cell {index + 1} ran as In [{count}], "
+                f"before cell {last_index + 1} above it (In [{last_count}]). The grader runs top to "
+                "bottom, as this check did; to see what it sees, use Kernel > Restart Kernel and "
+                "Run All Cells, then save."
+            )
         last_count, last_index = count, index
     return None
 
@@ -234,8 +250,10 @@ def _unsaved_work(path: Path, nb: NotebookNode) -> list[str]:
     minutes = (time.time() - saved) / 60
     if minutes >= 2:
         when = time.strftime("%H:%M", time.localtime(saved))
-        notes.append(f"This checks the file as saved at {when} ({minutes:.0f} minutes ago). If you changed "
-                     "the notebook since, save it (Ctrl+S) and run course-check again.")
+        notes.append(
+            f"This checks the file as saved at {when} ({minutes:.0f} minutes ago). If you changed "
+            "the notebook since, save it (Ctrl+S) and run course-check again."
+        )
     checkpoint = path.parent / ".ipynb_checkpoints" / f"{path.stem}-checkpoint{path.suffix}"
     if checkpoint.exists() and checkpoint.stat().st_mtime > saved + CHECKPOINT_SLACK:
         try:
@@ -243,10 +261,12 @@ def _unsaved_work(path: Path, nb: NotebookNode) -> list[str]:
         except Exception:
             other = None
         if other is None or [c.source for c in other.cells] != [c.source for c in nb.cells]:
-            notes.append(f"Jupyter saved a newer version of this notebook ({checkpoint.parent.name}/"
-                         f"{checkpoint.name}) than the file checked here. Did you restore an older copy? "
-                         "Open the notebook in JupyterLab, check your answers are there, save (Ctrl+S), "
-                         "and run course-check again.")
+            notes.append(
+                f"Jupyter saved a newer version of this notebook ({checkpoint.parent.name}/"
+                f"{checkpoint.name}) than the file checked here. Did you restore an older copy? "
+                "Open the notebook in JupyterLab, check your answers are there, save (Ctrl+S), "
+                "and run course-check again."
+            )
     return notes
 
 
@@ -286,9 +306,11 @@ def _missing_imports(nb: NotebookNode) -> list[str]:
                 except (ImportError, ValueError):
                     spec = None
                 if spec is None:
-                    missing[top] = (f"`{top}` (imported in cell {index + 1}, {titles[index]}) is not installed "
-                                    "where the grader runs, so that cell will fail there. Use the packages "
-                                    "of the course's requirements.txt, or remove the import.")
+                    missing[top] = (
+                        f"`{top}` (imported in cell {index + 1}, {titles[index]}) is not installed "
+                        "where the grader runs, so that cell will fail there. Use the packages "
+                        "of the course's requirements.txt, or remove the import."
+                    )
     return list(missing.values())
 
 
@@ -308,16 +330,25 @@ def _run(nb: NotebookNode, folder: Path, timeout: int) -> tuple[NotebookNode, st
     specs = KernelSpecManager()
     specs.kernel_dirs = []
     manager = KernelManager(kernel_name="python3", kernel_spec_manager=specs)
-    client = NotebookClient(run, km=manager, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
-                            resources={"metadata": {"path": str(folder)}})
+    client = NotebookClient(
+        run,
+        km=manager,
+        timeout=timeout,
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        resources={"metadata": {"path": str(folder)}},
+    )
     try:
         client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log lines; cell outputs come by messages
     except DeadKernelError:
-        return run, ("The kernel died while running your notebook (out of memory?). The grader would "
-                     "stop there too: look for a cell that builds something very large.")
+        return run, (
+            "The kernel died while running your notebook (out of memory?). The grader would "
+            "stop there too: look for a cell that builds something very large."
+        )
     except CellTimeoutError:
-        return run, (f"A cell ran longer than {timeout} s and could not be interrupted. "
-                     "Look for an endless loop.")
+        return run, (
+            f"A cell ran longer than {timeout} s and could not be interrupted. Look for an endless loop."
+        )
     return run, None
 
 
@@ -331,18 +362,26 @@ def _failure_message(cell: NotebookNode) -> tuple[str, bool]:
             if name in ("AssertionError", "CheckFailed"):
                 return value or "A check failed (it gave no message).", False
             if name == "NameError":
-                return (f"{name}: {value}. Did an earlier cell fail, or did you rename something the "
-                        "question asked for?"), False
+                return (
+                    f"{name}: {value}. Did an earlier cell fail, or did you rename something the "
+                    "question asked for?"
+                ), False
             return f"{name}: {value}", False
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
             first = _ANSI.sub("", output.get("text", "")).strip().splitlines()[:1]
-            return ("The cell wrote to the error stream, which costs its points: "
-                    f"{first[0] if first else '(empty)'}"), False
+            return (
+                "The cell wrote to the error stream, which costs its points: "
+                f"{first[0] if first else '(empty)'}"
+            ), False
     return "Partial credit only; see the cell's output for what lost points.", False
 
 
-def check_notebook(path: str | os.PathLike, timeout: int = DEFAULT_TIMEOUT,
-                   release: str | os.PathLike | None = None, run: bool = True) -> CheckReport:
+def check_notebook(
+    path: str | os.PathLike,
+    timeout: int = DEFAULT_TIMEOUT,
+    release: str | os.PathLike | None = None,
+    run: bool = True,
+) -> CheckReport:
     """Check a learner's notebook as described in the module docstring."""
     from nbgrader.utils import determine_grade
 
@@ -379,14 +418,21 @@ def check_notebook(path: str | os.PathLike, timeout: int = DEFAULT_TIMEOUT,
         elif meta.get("grade") and meta.get("solution") and cell.cell_type == "markdown":
             score, points = determine_grade(cell)
             if score == 0:  # unchanged since the release: nbgrader gives it 0 without a grader
-                report.failures.append(Failure(titles[index], meta.get("grade_id", "?"),
-                                               "Written answer still empty (graded by hand).", True))
+                report.failures.append(
+                    Failure(
+                        titles[index],
+                        meta.get("grade_id", "?"),
+                        "Written answer still empty (graded by hand).",
+                        True,
+                    )
+                )
         elif cell.cell_type == "code" and not meta.get("grade"):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     report.warnings.append(
                         f"Cell {index + 1} ({titles[index]}) raised {_ANSI.sub('', output.get('ename', ''))}: "
-                        f"{_ANSI.sub('', output.get('evalue', ''))[:160]}. The grader sees this error too.")
+                        f"{_ANSI.sub('', output.get('evalue', ''))[:160]}. The grader sees this error too."
+                    )
     return report
 
 
@@ -394,24 +440,39 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="course-check",
         description="Check your exercise notebook before you submit it: runs it as the grader will, "
-                    "lists the visible checks that fail and warns of damaged cells.",
+        "lists the visible checks that fail and warns of damaged cells.",
     )
-    parser.add_argument("notebook", help="your exercise notebook, e.g. exercises/01-labeling-functions/01-labeling-functions.ipynb")
-    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="S",
-                        help=f"time limit per cell, in seconds (default {DEFAULT_TIMEOUT}, the grader's)")
-    parser.add_argument("--release", metavar="NOTEBOOK",
-                        help="the released exercise to compare cells with (default: the course's own copy)")
+    parser.add_argument(
+        "notebook",
+        help="your exercise notebook, e.g. exercises/01-labeling-functions/01-labeling-functions.ipynb",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"time limit per cell, in seconds (default {DEFAULT_TIMEOUT}, the grader's)",
+    )
+    parser.add_argument(
+        "--release",
+        metavar="NOTEBOOK",
+        help="the released exercise to compare cells with (default: the course's own copy)",
+    )
     args = parser.parse_args(argv)
 
     path = Path(args.notebook)
     if not path.is_file():
-        print(f"course-check: there is no file {path}. Give the path of your .ipynb notebook.", file=sys.stderr)
+        print(
+            f"course-check: there is no file {path}. Give the path of your .ipynb notebook.", file=sys.stderr
+        )
         return 2
     try:
         report = check_notebook(path, timeout=args.timeout, release=args.release)
     except NotJSONError:
-        print(f"course-check: {path} is not a notebook Jupyter can read (is it saved, and an .ipynb file?).",
-              file=sys.stderr)
+        print(
+            f"course-check: {path} is not a notebook Jupyter can read (is it saved, and an .ipynb file?).",
+            file=sys.stderr,
+        )
         return 2
     print(report.format())
     return 0 if report.ok else 1

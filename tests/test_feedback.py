@@ -33,8 +33,10 @@ FIXTURE = Path(__file__).parent / "fixtures" / "tiny-workflow"
 SOURCE = FIXTURE / "solutions" / "tiny" / "tiny.ipynb"
 RELEASE = FIXTURE / "exercises" / "tiny" / "tiny.ipynb"
 TEST_CELL = "q1-keyword-check-tests"
-MESSAGE = ("`keyword_check` missed a comment that writes CHECK in capital letters. "
-           "Did you lower-case the text first?")
+MESSAGE = (
+    "`keyword_check` missed a comment that writes CHECK in capital letters. "
+    "Did you lower-case the text first?"
+)
 
 
 def _grade_id(cell) -> str | None:
@@ -53,14 +55,23 @@ def _failed_test_cell_outputs():
     """Outputs as IPython writes them when the hidden check fails: coloured, the hidden lines quoted."""
     quoted = "".join(f"\x1b[32m     {n}\x1b[39m {line}\n" for n, line in enumerate(_hidden_lines(), start=11))
     return [
-        new_output("stream", name="stderr", text=f"<ipython-input>:12: UserWarning: careful\n  {_hidden_lines()[1]}\n"),
-        new_output("error", ename="CheckFailed", evalue=MESSAGE, traceback=[
-            "\x1b[31m---------------------------------------------------------------------------\x1b[39m",
-            "\x1b[31mCheckFailed\x1b[39m                               Traceback (most recent call last)",
-            "\x1b[36mCell\x1b[39m\x1b[32mIn[3]\x1b[39m, line 13\n" + quoted,
-            "\x1b[36mFile \x1b[39m\x1b[32mautograder/checks.py:115\x1b[39m, in expect(condition, message)\n",
-            f"\x1b[31mCheckFailed\x1b[39m: {MESSAGE}",
-        ]),
+        new_output(
+            "stream",
+            name="stderr",
+            text=f"<ipython-input>:12: UserWarning: careful\n  {_hidden_lines()[1]}\n",
+        ),
+        new_output(
+            "error",
+            ename="CheckFailed",
+            evalue=MESSAGE,
+            traceback=[
+                "\x1b[31m---------------------------------------------------------------------------\x1b[39m",
+                "\x1b[31mCheckFailed\x1b[39m                               Traceback (most recent call last)",
+                "\x1b[36mCell\x1b[39m\x1b[32mIn[3]\x1b[39m, line 13\n" + quoted,
+                "\x1b[36mFile \x1b[39m\x1b[32mautograder/checks.py:115\x1b[39m, in expect(condition, message)\n",
+                f"\x1b[31mCheckFailed\x1b[39m: {MESSAGE}",
+            ],
+        ),
     ]
 
 
@@ -71,10 +82,18 @@ def _autograded_like():
         if _grade_id(cell) == TEST_CELL:
             cell.outputs = _failed_test_cell_outputs()
         if _grade_id(cell) == "q1-keyword-check":
-            cell.outputs = [new_output("error", ename="ZeroDivisionError", evalue="division by zero",
-                                       traceback=["\x1b[31mZeroDivisionError\x1b[39m Traceback",
-                                                  "Cell In[2], line 3\n----> 3 return 1 / 0",
-                                                  "\x1b[31mZeroDivisionError\x1b[39m: division by zero"])]
+            cell.outputs = [
+                new_output(
+                    "error",
+                    ename="ZeroDivisionError",
+                    evalue="division by zero",
+                    traceback=[
+                        "\x1b[31mZeroDivisionError\x1b[39m Traceback",
+                        "Cell In[2], line 3\n----> 3 return 1 / 0",
+                        "\x1b[31mZeroDivisionError\x1b[39m: division by zero",
+                    ],
+                )
+            ]
     return nb
 
 
@@ -112,8 +131,11 @@ def test_the_hidden_block_becomes_one_line_and_the_traceback_its_message():
 
 def test_the_learners_own_tracebacks_are_kept_without_colours():
     answer = _cell(hide_hidden_tests(_autograded_like()), "q1-keyword-check")
-    assert answer.outputs[0].traceback == ["ZeroDivisionError Traceback", "Cell In[2], line 3\n----> 3 return 1 / 0",
-                                           "ZeroDivisionError: division by zero"]
+    assert answer.outputs[0].traceback == [
+        "ZeroDivisionError Traceback",
+        "Cell In[2], line 3\n----> 3 return 1 / 0",
+        "ZeroDivisionError: division by zero",
+    ]
 
 
 def test_reveal_leaves_everything_in_place():
@@ -122,13 +144,17 @@ def test_reveal_leaves_everything_in_place():
 
 
 def test_an_indented_or_unclosed_hidden_block_is_hidden():
-    cell = new_code_cell("def check():\n    ok()\n    ### BEGIN HIDDEN TESTS\n    secret_case()\n"
-                         "    ### END HIDDEN TESTS\n    done()\n### BEGIN HIDDEN TESTS\nsecret_tail()\nmore()")
+    cell = new_code_cell(
+        "def check():\n    ok()\n    ### BEGIN HIDDEN TESTS\n    secret_case()\n"
+        "    ### END HIDDEN TESTS\n    done()\n### BEGIN HIDDEN TESTS\nsecret_tail()\nmore()"
+    )
     cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
     nb = nbformat.v4.new_notebook(cells=[cell])
     hidden = hide_hidden_tests(nb).cells[0].source
-    assert hidden == ("def check():\n    ok()\n    # hidden tests: 1 check, run by the grader\n    done()\n"
-                      "# hidden tests: 2 checks, run by the grader")
+    assert hidden == (
+        "def check():\n    ok()\n    # hidden tests: 1 check, run by the grader\n    done()\n"
+        "# hidden tests: 2 checks, run by the grader"
+    )
 
 
 def test_the_preprocessor_is_configurable_like_nbgraders():
@@ -152,8 +178,9 @@ def _answers(overrides: dict[str, str]):
     answers = {}
     for cell in nbformat.read(SOURCE, as_version=4).cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
-            answers[_grade_id(cell)] = "\n".join(line for line in cell.source.splitlines()
-                                                 if "SOLUTION" not in line)
+            answers[_grade_id(cell)] = "\n".join(
+                line for line in cell.source.splitlines() if "SOLUTION" not in line
+            )
     answers.update(overrides)
     nb = nbformat.read(RELEASE, as_version=4)
     for cell in nb.cells:
@@ -171,17 +198,25 @@ def graded_course(tmp_path_factory):
     shutil.copytree(FIXTURE / "exercises", root / "exercises")
     submissions = {
         "alice": _answers({}),
-        "bob": _answers({"q1-keyword-check": 'def keyword_check(text):\n    return SPAM if "check" in text else ABSTAIN'}),
+        "bob": _answers(
+            {"q1-keyword-check": 'def keyword_check(text):\n    return SPAM if "check" in text else ABSTAIN'}
+        ),
     }
     for student, nb in submissions.items():
         (root / "submitted" / student / "tiny").mkdir(parents=True)
         nbformat.write(nb, root / "submitted" / student / "tiny" / "tiny.ipynb")
-    env = dict(os.environ, HOME=str(root / "home"), JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
-               COURSE_EXCHANGE=str(root / "exchange"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        HOME=str(root / "home"),
+        JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
+        COURSE_EXCHANGE=str(root / "exchange"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
     for args in (["generate_assignment", "tiny", "--force"], ["autograde", "tiny", "--create"]):
-        done = subprocess.run([nbgrader, *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [nbgrader, *args], cwd=root, env=env, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, done.stderr[-3000:]
     return root
 
@@ -196,8 +231,13 @@ def test_feedback_html_keeps_hidden_tests_hidden(graded_course):
     assert "# hidden tests: 1 check, run by the grader" in text
     for line in _hidden_lines():
         assert line not in text, line
-    for secret in ("hidden-case-7f3a", "hidden_shouting", "BEGIN HIDDEN TESTS", "Traceback (most",
-                   "checks.py"):
+    for secret in (
+        "hidden-case-7f3a",
+        "hidden_shouting",
+        "BEGIN HIDDEN TESTS",
+        "Traceback (most",
+        "checks.py",
+    ):
         assert secret not in page, secret
     assert "\x1b[" not in page
     assert "Score: 0.0 / 2.0" in text  # nbgrader's scores stay

@@ -47,7 +47,7 @@ LMS_REGEXP = r".*/(?P<student_id>[a-z0-9]+)_(?:late_)?\d+_\d+_(?P<file_id>[^/]+)
 
 #: What this test adds to the repository's configuration: the LMS file-name pattern, and the hidden
 #: tests kept out of nbgrader's own generate_feedback (the lines the integrator adds to the repo's file).
-EXTRA_CONFIG = f'''
+EXTRA_CONFIG = f"""
 c.FileNameCollectorPlugin.named_regexp = {LMS_REGEXP!r}
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
@@ -55,7 +55,7 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.HideHiddenTests.reveal = os.environ.get("COURSE_REVEAL_TESTS", "") == "1"
-'''
+"""
 
 
 class Term:
@@ -76,9 +76,14 @@ class Term:
         home = self.root / "homes" / who
         (home / "jupyter-config").mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-        env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(home / "jupyter-config"),
-                   COURSE_EXCHANGE=str(self.exchange), COURSE_ID=COURSE_ID, PYTHONWARNINGS="ignore",
-                   PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        env.update(
+            HOME=str(home),
+            JUPYTER_CONFIG_DIR=str(home / "jupyter-config"),
+            COURSE_EXCHANGE=str(self.exchange),
+            COURSE_ID=COURSE_ID,
+            PYTHONWARNINGS="ignore",
+            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        )
         return env
 
     def student_dir(self, student: str) -> Path:
@@ -88,8 +93,14 @@ class Term:
 
     def run(self, *args: str, who: str = "instructor", cwd: Path | None = None, timeout: float = 600) -> str:
         """Run a command as ``who`` (the instructor in the course folder, a student in theirs); return its output."""
-        done = subprocess.run(list(args), cwd=cwd or self.course, env=self.env(who), capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(
+            list(args),
+            cwd=cwd or self.course,
+            env=self.env(who),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         output = done.stdout + done.stderr
         assert done.returncode == 0, f"{' '.join(args)} failed:\n{output[-4000:]}"
         return output
@@ -99,8 +110,13 @@ class Term:
 
     def student(self, student: str, *args: str) -> str:
         """nbgrader as a student runs it: in their own folder, with the course's exchange and their id."""
-        return self.nbgrader(*args, f"--Exchange.root={self.exchange}", f"--CourseDirectory.course_id={COURSE_ID}",
-                             who=student, cwd=self.student_dir(student))
+        return self.nbgrader(
+            *args,
+            f"--Exchange.root={self.exchange}",
+            f"--CourseDirectory.course_id={COURSE_ID}",
+            who=student,
+            cwd=self.student_dir(student),
+        )
 
 
 def _answers(nb, answers: dict[str, str]):
@@ -113,9 +129,13 @@ def _answers(nb, answers: dict[str, str]):
 
 def _solutions() -> dict[str, str]:
     source = nbformat.read(FIXTURE / "solutions" / "tiny" / "tiny.ipynb", as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"]: "\n".join(
-                line for line in cell.source.splitlines() if "SOLUTION" not in line)
-            for cell in source.cells if cell.metadata.get("nbgrader", {}).get("solution")}
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: "\n".join(
+            line for line in cell.source.splitlines() if "SOLUTION" not in line
+        )
+        for cell in source.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
 
 
 LOWER_CASE_FORGOTTEN = 'def keyword_check(text):\n    return SPAM if "check" in text else ABSTAIN'
@@ -143,9 +163,9 @@ def test_generate_assignment_writes_the_committed_release(term):
     term.nbgrader("generate_assignment", "tiny", "--force")
     released = nbformat.read(term.course / "exercises" / "tiny" / "tiny.ipynb", as_version=4)
     committed = nbformat.read(FIXTURE / "exercises" / "tiny" / "tiny.ipynb", as_version=4)
-    assert [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in released.cells] == \
-           [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in committed.cells], (
-        "tests/fixtures/tiny-workflow/exercises is stale: copy the release nbgrader generates over it")
+    assert [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in released.cells] == [
+        (c.cell_type, c.source, c.metadata.get("nbgrader")) for c in committed.cells
+    ], "tests/fixtures/tiny-workflow/exercises is stale: copy the release nbgrader generates over it"
     text = nbformat.writes(released)
     assert "BEGIN HIDDEN TESTS" not in text and "hidden-case-7f3a" not in text and "lower()" not in text
 
@@ -154,8 +174,10 @@ def test_generate_assignment_writes_the_committed_release(term):
 def test_release_fetch_and_submit_through_the_exchange(term):
     term.nbgrader("release_assignment", "tiny", "--force")
     assert (term.exchange / COURSE_ID / "outbound" / "tiny" / "tiny.ipynb").is_file()
-    for student, answers in {"alice": _solutions(),
-                             "bob": {**_solutions(), "q1-keyword-check": LOWER_CASE_FORGOTTEN}}.items():
+    for student, answers in {
+        "alice": _solutions(),
+        "bob": {**_solutions(), "q1-keyword-check": LOWER_CASE_FORGOTTEN},
+    }.items():
         if student == "alice":
             assert "tiny" in term.student(student, "list")  # what the assignment list shows a learner
         term.student(student, "fetch_assignment", "tiny")
@@ -211,8 +233,12 @@ def _free_port() -> int:
 
 def _request(url: str, token: str, method: str = "GET", body: dict | None = None):
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, response.read().decode()
 
@@ -232,10 +258,22 @@ def test_formgrader_serves_the_course_and_takes_a_manual_grade(term):
     base = f"http://127.0.0.1:{port}"
     log = (term.root / "jupyterlab.log").open("w")
     server = subprocess.Popen(
-        [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={term.course}", "--ServerApp.open_browser=False",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],  # containers and CI runners often run as root
-        cwd=term.course, env=term.env("instructor"), stdout=log, stderr=subprocess.STDOUT)
+        [
+            str(BIN / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={term.course}",
+            "--ServerApp.open_browser=False",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],  # containers and CI runners often run as root
+        cwd=term.course,
+        env=term.env("instructor"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -262,12 +300,16 @@ def test_formgrader_serves_the_course_and_takes_a_manual_grade(term):
         assert alice["needs_manual_grade"] is True
         _, grades = _request(f"{base}/formgrader/api/grades?submission_id={alice['id']}", token)
         written = next(g for g in json.loads(grades) if g["name"] == "q3-why-abstain")
-        status, graded = _request(f"{base}/formgrader/api/grade/{written['id']}", token, "PUT", {"manual_score": 1})
+        status, graded = _request(
+            f"{base}/formgrader/api/grade/{written['id']}", token, "PUT", {"manual_score": 1}
+        )
         graded = json.loads(graded)
         assert status == 200 and (graded["manual_score"], graded["needs_manual_grade"]) == (1, False)
 
         # formgrader's "Generate Feedback" button reads the course's nbgrader_config.py: hidden tests stay hidden
-        status, result = _request(f"{base}/formgrader/api/assignment/tiny/bob/generate_feedback", token, "POST", {})
+        status, result = _request(
+            f"{base}/formgrader/api/assignment/tiny/bob/generate_feedback", token, "POST", {}
+        )
         assert status == 200 and json.loads(result)["success"] is True, result
         page = (term.course / "feedback" / "bob" / "tiny" / "tiny.html").read_text()
         assert "hidden tests: 1 check, run by the grader" in page and "hidden_shouting" not in page
@@ -287,7 +329,12 @@ def test_generate_feedback_keeps_the_hidden_tests_hidden(term):
     page = (term.course / "feedback" / "bob" / "tiny" / "tiny.html").read_text()
     assert "hidden tests: 1 check, run by the grader" in page
     assert "missed a comment that writes CHECK in capital letters" in page
-    for secret in ("hidden-case-7f3a", "hidden_shouting", "BEGIN HIDDEN TESTS", "Traceback (most recent call last)"):
+    for secret in (
+        "hidden-case-7f3a",
+        "hidden_shouting",
+        "BEGIN HIDDEN TESTS",
+        "Traceback (most recent call last)",
+    ):
         assert secret not in page
 
 
@@ -312,16 +359,30 @@ def test_export_writes_the_grades_csv(term):
     assert rows["alice"]["first_name"] == "Alice" and rows["alice"]["max_score"] == "4.0"
 
 
-@pytest.mark.parametrize("path", ["submitted/alice/tiny/tiny.ipynb", "autograded/alice/tiny/tiny.ipynb",
-                                  "feedback/alice/tiny/tiny.html", "gradebook.db", "grades.csv",
-                                  "downloaded/tiny/archive/submissions.zip"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "submitted/alice/tiny/tiny.ipynb",
+        "autograded/alice/tiny/tiny.ipynb",
+        "feedback/alice/tiny/tiny.html",
+        "gradebook.db",
+        "grades.csv",
+        "downloaded/tiny/archive/submissions.zip",
+    ],
+)
 def test_student_data_is_ignored_by_git(path):
     done = subprocess.run(["git", "check-ignore", "--quiet", "--no-index", path], cwd=REPO)
     assert done.returncode == 0, f"{path} is not git-ignored"
 
 
-@pytest.mark.parametrize("path", ["exercises/01-labeling-functions/01-labeling-functions.ipynb",
-                                  "nbgrader_config.py", "course/students.example.csv"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "exercises/01-labeling-functions/01-labeling-functions.ipynb",
+        "nbgrader_config.py",
+        "course/students.example.csv",
+    ],
+)
 def test_course_files_are_not_ignored(path):
     done = subprocess.run(["git", "check-ignore", "--quiet", "--no-index", path], cwd=REPO)
     assert done.returncode == 1, f"{path} is git-ignored"

@@ -33,8 +33,11 @@ def _solutions() -> dict[str, str]:
     for cell in nbformat.read(SOURCE, as_version=4).cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
-            lines = [line for line in cell.source.splitlines() if "BEGIN SOLUTION" not in line
-                     and "END SOLUTION" not in line]
+            lines = [
+                line
+                for line in cell.source.splitlines()
+                if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line
+            ]
             answers[meta["grade_id"]] = "\n".join(lines)
     return answers
 
@@ -77,7 +80,9 @@ def test_an_edited_test_cell_is_damaged(tmp_path):
     test.source = 'passed("I removed the checks")'
     report = check_notebook(_save(nb, tmp_path), release=RELEASE, run=False)
     assert len(report.damaged) == 1
-    assert report.damaged[0].startswith("The test cell `q1-keyword-check-tests` (Question 1: a keyword labeling")
+    assert report.damaged[0].startswith(
+        "The test cell `q1-keyword-check-tests` (Question 1: a keyword labeling"
+    )
     assert "was edited" in report.damaged[0]
 
 
@@ -90,8 +95,10 @@ def test_an_edit_with_a_recomputed_checksum_is_caught_against_the_release(tmp_pa
     test.metadata.nbgrader["checksum"] = compute_checksum(test)  # a careful forger
     assert check_notebook(_save(nb, tmp_path / "alone"), run=False).damaged == []
     report = check_notebook(_save(nb, tmp_path / "compared"), release=RELEASE, run=False)
-    assert report.damaged == ["The cell `q2-spam-share-tests` differs from the released exercise. "
-                              "Undo your edits there: the grader uses the original."]
+    assert report.damaged == [
+        "The cell `q2-spam-share-tests` differs from the released exercise. "
+        "Undo your edits there: the grader uses the original."
+    ]
 
 
 def test_duplicated_missing_and_retyped_cells_are_damaged(tmp_path):
@@ -107,15 +114,19 @@ def test_duplicated_missing_and_retyped_cells_are_damaged(tmp_path):
     text = "\n".join(report.damaged)
     assert "Two cells carry the id `q1-keyword-check`" in text
     assert "The cell `q2-data` of the exercise is missing" in text
-    assert ("The cell `q3-why-abstain` (Question 3: in your own words (1 point, graded by hand)) was a "
-            "markdown cell and is now a code cell. Change it back (Esc, then M).") in text
+    assert (
+        "The cell `q3-why-abstain` (Question 3: in your own words (1 point, graded by hand)) was a "
+        "markdown cell and is now a code cell. Change it back (Esc, then M)."
+    ) in text
 
 
 def test_imports_the_grader_lacks_are_listed_and_magics_are_skipped(tmp_path):
     nb = _with_answers(_solutions())
     answer = _cell(nb, "q1-keyword-check")
-    answer.source = ("%matplotlib inline\nimport numpy as np\nfrom sklearn import metrics\n"
-                     "import nonexistent_helper_pkg.sub\n" + answer.source)
+    answer.source = (
+        "%matplotlib inline\nimport numpy as np\nfrom sklearn import metrics\n"
+        "import nonexistent_helper_pkg.sub\n" + answer.source
+    )
     report = check_notebook(_save(nb, tmp_path), release=RELEASE, run=False)
     assert report.missing_imports == [
         "`nonexistent_helper_pkg` (imported in cell 4, Question 1: a keyword labeling function (2 points)) "
@@ -134,9 +145,11 @@ def test_out_of_order_execution_is_a_warning(tmp_path):
     code[1].execution_count = 9  # the answer cell was re-run after the cells below it
     report = check_notebook(_save(nb, tmp_path / "shuffled"), release=RELEASE, run=False)
     order = [w for w in report.warnings if "out of order" in w]
-    assert order == ["Your saved outputs were run out of order: cell 5 ran as In [3], before cell 4 above it "
-                     "(In [9]). The grader runs top to bottom, as this check did; to see what it sees, use "
-                     "Kernel > Restart Kernel and Run All Cells, then save."]
+    assert order == [
+        "Your saved outputs were run out of order: cell 5 ran as In [3], before cell 4 above it "
+        "(In [9]). The grader runs top to bottom, as this check did; to see what it sees, use "
+        "Kernel > Restart Kernel and Run All Cells, then save."
+    ]
 
 
 def test_a_newer_different_checkpoint_warns_of_unsaved_work(tmp_path):
@@ -156,8 +169,10 @@ def test_a_newer_different_checkpoint_warns_of_unsaved_work(tmp_path):
     assert warnings_with(blank, -60) == []  # autosave wrote the file after the last Ctrl+S: normal
     assert warnings_with(nbformat.read(path, as_version=4), +60) == []  # newer but the same cells
     [warning] = warnings_with(blank, +60)  # newer and different: the file lost saved work
-    assert warning.startswith("Jupyter saved a newer version of this notebook (.ipynb_checkpoints/"
-                              "tiny-checkpoint.ipynb) than the file checked here.")
+    assert warning.startswith(
+        "Jupyter saved a newer version of this notebook (.ipynb_checkpoints/"
+        "tiny-checkpoint.ipynb) than the file checked here."
+    )
 
 
 def test_a_file_that_is_not_a_notebook_is_a_usage_error(tmp_path, capsys):
@@ -191,8 +206,10 @@ def test_a_perfect_submission_passes(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_submission_failing_only_hidden_tests_passes_here(tmp_path, capsys):
-    answers = {**_solutions(),
-               "q1-keyword-check": 'def keyword_check(text):\n    return SPAM if "check" in text else ABSTAIN'}
+    answers = {
+        **_solutions(),
+        "q1-keyword-check": 'def keyword_check(text):\n    return SPAM if "check" in text else ABSTAIN',
+    }
     code, out = _check(_save(_with_answers(answers), tmp_path), capsys)
     assert code == 0, out  # the hidden test would fail it; the learner's copy has no hidden test
     assert "hidden tests" in out
@@ -203,10 +220,12 @@ def test_a_failing_visible_check_is_listed_with_its_message(tmp_path, capsys):
     answers = {**_solutions(), "q2-spam-share": "spam_share = votes.count(SPAM) / len(votes)"}
     code, out = _check(_save(_with_answers(answers), tmp_path), capsys)
     assert code == 1
-    assert ("Visible checks that fail (1 of 2):\n"
-            "  - Question 2: the spam share among the votes (1 point) [q2-spam-share-tests]\n"
-            "    `spam_share` is 0.5. Count only the votes that are not ABSTAIN. "
-            "Did you divide by len(votes)?") in out
+    assert (
+        "Visible checks that fail (1 of 2):\n"
+        "  - Question 2: the spam share among the votes (1 point) [q2-spam-share-tests]\n"
+        "    `spam_share` is 0.5. Count only the votes that are not ABSTAIN. "
+        "Did you divide by len(votes)?"
+    ) in out
 
 
 @pytest.mark.slow
@@ -244,10 +263,14 @@ def test_a_submission_importing_a_missing_package_fails(tmp_path, capsys):
 @pytest.mark.slow
 def test_the_notebook_runs_in_its_own_folder(tmp_path, capsys):
     (tmp_path / "votes.txt").write_text("1 0 1 -1 1 -1")
-    answers = {**_solutions(), "q2-spam-share": (
-        "from pathlib import Path\n"
-        "cast = [int(v) for v in Path('votes.txt').read_text().split() if int(v) != ABSTAIN]\n"
-        "spam_share = cast.count(SPAM) / len(cast)")}
+    answers = {
+        **_solutions(),
+        "q2-spam-share": (
+            "from pathlib import Path\n"
+            "cast = [int(v) for v in Path('votes.txt').read_text().split() if int(v) != ABSTAIN]\n"
+            "spam_share = cast.count(SPAM) / len(cast)"
+        ),
+    }
     code, out = _check(_save(_with_answers(answers), tmp_path), capsys)
     assert code == 0, out
 
