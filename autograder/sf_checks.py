@@ -33,7 +33,6 @@ from autograder.checks import (
     require_answer,
     require_function,
     show,
-    unchanged_after,
 )
 from labeling_labs.constants import ABSTAIN, COLUMNS
 
@@ -143,13 +142,20 @@ def require_sf(sf: Any, name: str) -> Any:
 def membership(sf: Any, name: str, point: Any) -> bool:
     """Ask ``sf`` about one data point: it must answer True or False and leave the point unchanged."""
     point = _as_point(point)
-    answer = unchanged_after(sf, point, name=name)
+    before = copy.deepcopy(point)
+    answer = call_safely(sf, point, name=name, about=f"the comment {show(point['text'])}")
+    expect(
+        before.equals(point) and list(before.index) == list(point.index),
+        f"`{name}` changed the data point it was given. Work on a copy instead, "
+        "for example `x = x.copy()` or build a new point.",
+    )
     if not isinstance(answer, bool | np.bool_):
-        hint = (
-            " `re.search` returns a match or None: wrap it in bool(...)."
-            if answer is None or type(answer).__name__ == "Match"
-            else " Return the result of a comparison, or wrap the value in bool(...)."
-        )
+        if type(answer).__name__ == "Match":
+            hint = " `re.search` returns a match or None: wrap it in bool(...)."
+        elif answer is None:
+            hint = " Did you forget to `return` the answer, or return `re.search(...)` without bool(...)?"
+        else:
+            hint = " Return the result of a comparison, or wrap the value in bool(...)."
         raise CheckFailed(
             f"`{name}` returned {show(answer)} (a {type(answer).__name__}) for the comment "
             f"{show(point['text'])}. A slicing function answers True or False.{hint}"

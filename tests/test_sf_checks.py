@@ -131,7 +131,9 @@ def test_a_regex_match_is_not_a_bool():
         "(a Match) for the comment 'go to bit.ly/x'. A slicing function answers True or False. "
         "`re.search` returns a match or None: wrap it in bool(...)."
     )
-    with pytest.raises(CheckFailed, match=r"returned None \(a NoneType\).*wrap it in bool"):
+    with pytest.raises(
+        CheckFailed, match=r"returned None \(a NoneType\).*Did you forget to `return` the answer"
+    ):
         membership(link, "short_link", "no link")
 
 
@@ -150,8 +152,23 @@ def test_an_sf_that_changes_its_input_fails():
         x.text = x.text.lower()
         return True
 
-    with pytest.raises(CheckFailed, match=r"^`lowering` changed the data point it was given\."):
+    with pytest.raises(CheckFailed) as failure:
         membership(lowering, "lowering", "LOUD")
+    assert str(failure.value) == (
+        "`lowering` changed the data point it was given. Work on a copy instead, "
+        "for example `x = x.copy()` or build a new point."
+    )
+
+    @preprocessor()
+    def shout(x):
+        x.text = x.text.upper()
+        return x
+
+    @slicing_function(pre=[shout])
+    def loud(x):
+        return x.text.isupper()
+
+    assert membership(loud, "loud", "quiet") is True  # snorkel hands a preprocessor a copy: no mutation
 
 
 def test_an_sf_that_raises_names_the_input():
@@ -161,8 +178,9 @@ def test_an_sf_that_raises_names_the_input():
 
     with pytest.raises(CheckFailed) as failure:
         membership(broken, "broken", "short")
-    assert str(failure.value).startswith(
-        "`broken` raised IndexError: 'string index out of range' on the data point"
+    assert (
+        str(failure.value)
+        == "`broken` raised IndexError: 'string index out of range' on the comment 'short'."
     )
 
 
