@@ -124,12 +124,24 @@ def substitute(func: Any, name: str, replacement: Any) -> Iterator[None]:
 
 
 def prepare(tf: Any, point: pd.Series, *, name: str) -> pd.Series:
-    """The point as ``tf``'s own function receives it: a copy, passed through the TF's preprocessors."""
+    """The point as ``tf``'s own function receives it: a copy, passed through the TF's preprocessors.
+
+    The preprocessors run without their cache: a TF that edited a cached point
+    in place in an earlier call must not hide its edit behind that cache.
+    """
     x = pickle.loads(pickle.dumps(point))
-    for pre in getattr(tf, "_pre", []):
-        x = call_safely(
-            pre, x, name=f"the preprocessor of `{name}`", about=f"the comment {show(point['text'])}"
-        )
+    pres = list(getattr(tf, "_pre", []))
+    memoized = [pre for pre in pres if getattr(pre, "memoize", False)]
+    try:
+        for pre in memoized:
+            pre.memoize = False
+        for pre in pres:
+            x = call_safely(
+                pre, x, name=f"the preprocessor of `{name}`", about=f"the comment {show(point['text'])}"
+            )
+    finally:
+        for pre in memoized:
+            pre.memoize = True
     return x
 
 

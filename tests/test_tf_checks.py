@@ -264,6 +264,20 @@ def test_keeps_input_sees_the_doc_and_catches_an_in_place_edit(spacy_pre):
     spacy_pre.reset_cache()
 
 
+def test_keeps_input_is_not_fooled_by_a_cache_the_tf_already_corrupted(spacy_pre):
+    """After an in-place TF edited the cached point, calling it again changes nothing; the check parses afresh."""
+    spacy_pre.reset_cache()
+    leaky = _make_noun_tf(spacy_pre, in_place=True)
+    point = make_point("I love this song")
+    with seeded():
+        leaky(point)
+    assert spacy_pre(point)["text"] == "I love this SONG"
+    with pytest.raises(CheckFailed, match=r"^`shout_a_noun` changed the data point it was given"):
+        check_keeps_input(leaky, point, name="shout_a_noun")
+    assert spacy_pre.memoize is True
+    spacy_pre.reset_cache()
+
+
 def test_synonym_result(spacy_pre):
     point = make_point("I love this song")
     doc = spacy_pre(point).doc
