@@ -117,6 +117,40 @@ def plot_probabilities(probs, title: str = "How sure the label model is", bins: 
     return finish(ax, title, "P(SPAM) given the labeling functions' votes", "data points")
 
 
+# --------------------------------------------------------------------------- lab 2: transformation functions
+
+
+def plot_accuracy_comparison(
+    results: dict[str, float],
+    title: str = "Test accuracy with and without augmentation",
+    xlabel: str = "training data",
+    ylabel: str = "accuracy on the test set",
+) -> Figure:
+    """Bars of one accuracy per setting (for example ``{"original": 0.884, "augmented": 0.88}``).
+
+    Accuracies are fractions in [0, 1]. The axis starts at 0, so that a
+    difference of a few test points looks as small as it is; each bar carries
+    its exact value as a percentage.
+    """
+    if not results:
+        raise ValueError("results is empty: pass one accuracy per setting, e.g. {'original': 0.9}")
+    names = [str(name) for name in results]
+    values = np.asarray([float(value) for value in results.values()], dtype=float)
+    if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
+        shown = dict(zip(names, values.tolist(), strict=True))
+        raise ValueError(f"accuracies must be fractions between 0 and 1, got {shown}")
+    figure, ax = new_figure(width=PAGE_WIDTH * 0.75, height=3.8)
+    palette = [COLORS["neutral"], COLORS[HAM], COLORS["overlaps"], COLORS[SPAM]]
+    colors = [palette[i % len(palette)] for i in range(len(names))]
+    bars = ax.bar(np.arange(len(names)), values, width=0.6, color=colors)
+    ax.bar_label(bars, labels=[f"{value:.1%}" for value in values], fontsize=11, padding=3)
+    ax.set_xticks(np.arange(len(names)), names, fontsize=11)
+    ax.set_ylim(0, 1.08)
+    ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+    ax.grid(False, axis="x")
+    return finish(ax, title, xlabel, ylabel)
+
+
 # --------------------------------------------------------------------------- lab 3: slicing functions
 
 #: Bar colours for the models compared slice by slice (colour-blind-safe, in column order).
@@ -162,37 +196,3 @@ def plot_slice_scores(
     ax.grid(False, axis="x")
     ax.legend(loc="upper center", ncols=n_models, frameon=False, fontsize=9, bbox_to_anchor=(0.5, 1.0))
     return finish(ax, title, "slice", f"{metric} on the slice")
-
-
-# --------------------------------------------------------------------------- lab 2: transformation functions
-
-
-def plot_accuracy_comparison(
-    results: dict[str, float],
-    title: str = "Test accuracy with and without augmentation",
-    xlabel: str = "training data",
-    ylabel: str = "accuracy on the test set",
-) -> Figure:
-    """Bars of one accuracy per setting (for example ``{"original": 0.884, "augmented": 0.88}``).
-
-    Accuracies are fractions in [0, 1]. The axis starts at 0, so that a
-    difference of a few test points looks as small as it is; each bar carries
-    its exact value as a percentage.
-    """
-    if not results:
-        raise ValueError("results is empty: pass one accuracy per setting, e.g. {'original': 0.9}")
-    names = [str(name) for name in results]
-    values = np.asarray([float(value) for value in results.values()], dtype=float)
-    if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
-        shown = dict(zip(names, values.tolist(), strict=True))
-        raise ValueError(f"accuracies must be fractions between 0 and 1, got {shown}")
-    figure, ax = new_figure(width=PAGE_WIDTH * 0.75, height=3.8)
-    palette = [COLORS["neutral"], COLORS[HAM], COLORS["overlaps"], COLORS[SPAM]]
-    colors = [palette[i % len(palette)] for i in range(len(names))]
-    bars = ax.bar(np.arange(len(names)), values, width=0.6, color=colors)
-    ax.bar_label(bars, labels=[f"{value:.1%}" for value in values], fontsize=11, padding=3)
-    ax.set_xticks(np.arange(len(names)), names, fontsize=11)
-    ax.set_ylim(0, 1.08)
-    ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
-    ax.grid(False, axis="x")
-    return finish(ax, title, xlabel, ylabel)
