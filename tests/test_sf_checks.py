@@ -31,6 +31,7 @@ from autograder.sf_checks import (
     check_slice_table_shape,
     check_sliceaware_model,
     check_weakest_slice,
+    held_out_split,
     make_point,
     membership,
     precision_recall,
@@ -550,3 +551,11 @@ def test_precision_recall_and_bands():
     assert precision_recall(nothing, "has_link", cases)["precision"] == 0.0
     bands = [(0.9, 1.5), (0.75, 1.0), (0.5, 0.5)]
     assert [band_points(value, bands) for value in (1.0, 0.9, 0.8, 0.6, 0.2)] == [1.5, 1.5, 1.0, 0.5, 0.0]
+
+
+def test_the_held_out_split_is_a_fresh_copy_each_time():
+    first = held_out_split()
+    first.loc[first.index[0], "text"] = "changed"
+    second = held_out_split()
+    assert len(second) == 120 and second.loc[second.index[0], "text"] != "changed"
+    assert set(second["video"]) == {5}
