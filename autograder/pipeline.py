@@ -405,6 +405,7 @@ def _finish(course: Course, assignment: str, student: str, notes: list[str], fut
         outcome.sandboxed = outcome.sandboxed and bool(report.get("sandboxed", True))
         if report.get("status") != "ok":
             outcome.notes.append(f"{report.get('notebook')}: {report.get('reason')}")
+        outcome.notes.extend(f"{report.get('notebook')}: {problem}" for problem in report.get("problems", []))
     if not raw["notebooks"]:
         tail = " | ".join(line for line in raw["log"].splitlines() if "ERROR" in line or "rror" in line)[-300:]
         outcome.status = "failed"

@@ -9,7 +9,8 @@ or stop the batch. On Linux the grader runs, for each notebook::
     prlimit (memory, CPU time, file size, open files, processes)
       bwrap (new network, PID, IPC and UTS namespaces; a file system that holds
              only what the kernel needs, read-only, plus the submission's
-             private copy of its working folder and a private /tmp)
+             working files read-only and a home, /tmp and /dev/shm that are
+             private, size-limited tmpfs mounts: nothing reaches the disk)
         setpriv (an unprivileged, per-run uid, no capabilities, no_new_privs)
           python -m autograder.sandbox_runner   (nbclient + the Jupyter kernel)
 
@@ -63,7 +64,7 @@ from typing import Any
 
 import nbformat
 
-from autograder.sandbox_runner import KERNEL_DIED, NOT_RUN
+from autograder.sandbox_runner import KERNEL_DIED, NOT_RUN, TAMPERED, TIMED_OUT
 
 __all__ = [
     "SandboxLimits",
@@ -78,6 +79,8 @@ __all__ = [
 
 #: The working folder's path inside the sandbox (a fixed name in the sandbox's own file system).
 SANDBOX_HOME = "/home/student"
+#: Where the submission's other files are bound read-only inside the sandbox (copied into the home).
+FILES_DIR = "/srv/submission"
 #: Environment variables that never enter the sandbox, even with a ``COURSE_`` prefix.
 SECRET_PATTERN = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.I)
 #: Extra seconds the grader waits beyond a limit before it kills the sandbox itself.
@@ -101,6 +104,8 @@ class SandboxLimits:
     max_processes: int = 256
     file_size_mb: int = 64
     tmp_size_mb: int = 256
+    home_size_mb: int = 512
+    shm_size_mb: int = 64
     max_open_files: int = 1024
     max_output_bytes: int = 1_000_000
 
@@ -233,10 +238,16 @@ def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: 
         if os.path.exists(f"/etc/{name}"):
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     cmd += ["--ro-bind", str(etc_dir / "passwd"), "/etc/passwd", "--ro-bind", str(etc_dir / "group"), "/etc/group"]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+    # Every writable place is a size-limited tmpfs that vanishes with the sandbox, so no notebook can fill
+    # the grader's disk (RLIMIT_FSIZE alone bounds one file, not their number). The working folder's files
+    # are bound read-only at FILES_DIR and the runner copies them into the home before the kernel starts.
+    cmd += ["--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(limits.shm_size_mb * 2**20), "--tmpfs", "/dev/shm",
             "--perms", "1777", "--size", str(limits.tmp_size_mb * 2**20), "--tmpfs", "/tmp",
-            "--perms", "0755", "--dir", "/home", "--bind", str(workdir), SANDBOX_HOME, "--chdir", SANDBOX_HOME,
-            "--clearenv"]
+            "--perms", "0755", "--dir", "/home",
+            "--perms", "1777", "--size", str(limits.home_size_mb * 2**20), "--tmpfs", SANDBOX_HOME,
+            "--perms", "0755", "--dir", str(Path(FILES_DIR).parent),
+            "--ro-bind", str(workdir), FILES_DIR, "--chdir", SANDBOX_HOME, "--clearenv"]
     for name, value in sandbox_env(uid).items():
         cmd += ["--setenv", name, value]
     cmd.append("--")
@@ -342,6 +353,8 @@ class RunReport:
     cell_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     isolation: str = ""
+    #: Cells the grader stopped or refused while the kernel lived on (a timeout, a tampered environment).
+    problems: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -395,6 +408,7 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
             "startup_timeout": limits.startup_timeout,
             "max_output_bytes": limits.max_output_bytes,
             "guard": guard,
+            "files_from": FILES_DIR if sandboxed else "",
         }
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=env, cwd=cwd, start_new_session=True)
@@ -418,6 +432,10 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
             report.status, report.reason = failure
             _mark_unfinished(executed, code_indices, returned, report.reason)
         report.cells_run = len(returned)
+        for index in code_indices:
+            for output in executed.cells[index].outputs:
+                if output.get("output_type") == "error" and output.get("ename") in (TIMED_OUT, TAMPERED):
+                    report.problems.append(f"cell {index}: {output.get('ename')}: {output.get('evalue')}")
         report.seconds = round(time.monotonic() - started, 3)
         if log is not None and report.status != "ok":
             log.warning("Notebook stopped early (%s): %s", report.status, report.reason)

@@ -53,6 +53,7 @@ from typing import Any
 KERNEL_DIED = "KernelDied"
 NOT_RUN = "NotRun"
 TAMPERED = "GraderIntegrityError"
+TIMED_OUT = "CellTimeoutError"
 OUTPUT_LIMIT_NOTE = "[output truncated by the grader: this cell printed more than {limit} bytes]\n"
 
 #: Executed silently in the kernel before any notebook cell: remember what the guard restores.
@@ -276,9 +277,24 @@ def _death_reason(client) -> str:
     return f"the kernel exited with code {code} (os._exit, sys.exit in a thread, or a crash)"
 
 
+def _copy_files_in(source: str) -> None:
+    """Copy the submission's working files (bound read-only at ``source``) into the size-limited home."""
+    import shutil
+
+    if not source or not os.path.isdir(source):
+        return
+    home = os.getcwd()
+    for folder, _dirs, files in os.walk(source):
+        target = os.path.join(home, os.path.relpath(folder, source))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            shutil.copyfile(os.path.join(folder, name), os.path.join(target, name), follow_symlinks=False)
+
+
 async def run_job(job: dict, emit: _Emitter) -> None:
     import nbformat
 
+    _copy_files_in(job.get("files_from", ""))
     nb = nbformat.from_dict(job["notebook"])
     client_class = _limited_client_class()
     client = client_class(
@@ -291,9 +307,9 @@ async def run_job(job: dict, emit: _Emitter) -> None:
         raise_on_iopub_timeout=False,
         iopub_timeout=5,
         error_on_timeout={
-            "ename": "CellTimeoutError",
+            "ename": TIMED_OUT,
             "evalue": f"the cell ran longer than {job['cell_timeout']} s",
-            "traceback": [f"CellTimeoutError: the cell ran longer than {job['cell_timeout']} s"],
+            "traceback": [f"{TIMED_OUT}: the cell ran longer than {job['cell_timeout']} s"],
         },
         extra_arguments=["--HistoryManager.hist_file=:memory:"],
         record_timing=False,

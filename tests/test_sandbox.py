@@ -124,6 +124,23 @@ def test_no_network_not_even_the_hosts_loopback():
     assert "eth" not in done.stdout  # only the sandbox's own loopback device
 
 
+def test_writes_stop_at_the_size_limits_and_never_reach_the_disk():
+    """Many files under the per-file limit still cannot fill the grader's disk: home, /tmp and /dev/shm are
+    size-limited tmpfs mounts of the sandbox."""
+    code = ("import os\nfor folder in ('.', '/tmp', '/dev/shm'):\n    written = 0\n    try:\n"
+            "        for i in range(100):\n            with open(os.path.join(folder, f'f{i}'), 'wb') as f:\n"
+            "                f.write(bytes(2**20 * 8))\n            written += 8\n"
+            "    except OSError as e:\n        print(folder, 'stopped', written, e.errno)\n"
+            "    else:\n        print(folder, 'wrote', written)\n")
+    limits = SandboxLimits(memory_mb=512, max_processes=32, file_size_mb=16, tmp_size_mb=32, home_size_mb=48,
+                           shm_size_mb=16)
+    done = in_sandbox(code, limits=limits)
+    assert done.returncode == 0, done.stderr
+    stopped = {line.split()[0]: int(line.split()[2]) for line in done.stdout.splitlines() if "stopped" in line}
+    assert set(stopped) == {".", "/tmp", "/dev/shm"}, done.stdout
+    assert stopped["."] <= 48 and stopped["/tmp"] <= 32 and stopped["/dev/shm"] <= 16, done.stdout
+
+
 def test_memory_limit_raises_memory_error():
     done = in_sandbox("x = bytearray(3 * 2**30)", limits=SandboxLimits(memory_mb=512, max_processes=32))
     assert done.returncode != 0
@@ -146,12 +163,19 @@ def test_refuses_without_a_sandbox_unless_told(monkeypatch):
 
 
 @pytest.mark.slow
-def test_runs_a_notebook_and_hands_back_every_cell():
+def test_runs_a_notebook_and_hands_back_every_cell(tmp_path):
     nb = nbformat.read(TINY, as_version=4)
-    executed, report = run_notebook(nb, None, SandboxLimits(cell_timeout=20, notebook_timeout=120, memory_mb=2048))
+    # the submission's other files are there to read; what the notebook writes stays in the sandbox
+    (tmp_path / "helper.txt").write_text("from the working folder")
+    nb.cells.append(nbformat.v4.new_code_cell("print(open('helper.txt').read())\n_ = open('out.txt', 'w').write('x')"))
+    executed, report = run_notebook(nb, tmp_path, SandboxLimits(cell_timeout=20, notebook_timeout=120,
+                                                                memory_mb=2048))
     assert report.status == "ok" and report.sandboxed
+    assert executed.cells[-1].outputs[0]["text"] == "from the working folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["helper.txt"]
     assert report.cells_run == report.code_cells == sum(c.cell_type == "code" for c in nb.cells)
-    outputs = {c.metadata.nbgrader["grade_id"]: c.outputs for c in executed.cells if c.cell_type == "code"}
+    outputs = {c.metadata.nbgrader["grade_id"]: c.outputs for c in executed.cells
+               if c.cell_type == "code" and "nbgrader" in c.metadata}
     assert "Passed" in outputs["q1-answer-tests"][0]["text"]
     assert not any(o.get("output_type") == "error" for outs in outputs.values() for o in outs)
 
