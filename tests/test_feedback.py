@@ -218,6 +218,13 @@ def graded_course(tmp_path_factory):
             [nbgrader, *args], cwd=root, env=env, capture_output=True, text=True, timeout=600
         )
         assert done.returncode == 0, done.stderr[-3000:]
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:  # autograde itself went as expected
+        scores = {s: gradebook.find_submission("tiny", s).score for s in submissions}
+    assert scores == {"alice": 3.0, "bob": 1.0}, (
+        f"autograde gave {scores}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    )
     return root
 
 
@@ -255,3 +262,15 @@ def test_reveal_shows_the_hidden_tests_and_tracebacks(graded_course):
     assert "hidden_shouting" not in path.read_text()
     with pytest.raises(RuntimeError, match="No autograded submission of 'tiny' for: zoe"):
         generate_safe_feedback(graded_course, "tiny", students=["zoe"])
+
+
+@pytest.mark.slow
+def test_course_grade_feedback_uses_the_safe_rendering(graded_course, capsys):
+    from autograder.cli import main as course_grade
+
+    assert course_grade(["--course-root", str(graded_course), "feedback", "tiny", "--student", "bob"]) == 0
+    page = (graded_course / "feedback" / "bob" / "tiny" / "tiny.html").read_text()
+    assert "hidden tests: 1 check, run by the grader" in page
+    assert "hidden_shouting" not in page and "Traceback (most" not in page
+    assert course_grade(["--course-root", str(graded_course), "feedback", "tiny", "--reveal"]) == 0
+    assert "hidden_shouting" in (graded_course / "feedback" / "bob" / "tiny" / "tiny.html").read_text()
