@@ -16,7 +16,12 @@ output, HTML with its tags stripped and entities decoded) for:
 A line counts only if it is *secret*: it is not trivial (blank, ``...``,
 ``pass``, ``return ABSTAIN``, shorter than :data:`MIN_CHARS` characters) and it
 does not also appear in a public part of any source notebook (an import the
-release shares, a call the visible tests make too). Exits 1 when it finds a leak.
+release shares, a call the visible tests make too). A solution line that a
+chapter of the book (``book/**/*.md``) shows as well is *taught*, not secret:
+the labs practise what the chapters teach, so the chapter's
+``x.polarity = sentiment.polarity`` is no leak of the answer that reuses it.
+Hidden tests and mark schemes stay secret wherever they appear, chapters
+included. Exits 1 when it finds a leak.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 
 from autograder.submissions import REPO_ROOT
 
-__all__ = ["Leak", "find_leaks", "held_out_texts", "main", "secret_lines"]
+__all__ = ["Leak", "find_leaks", "held_out_texts", "main", "secret_lines", "taught_lines"]
 
 #: A secret line must have at least this many non-space characters.
 MIN_CHARS = 12
@@ -110,10 +115,30 @@ def _split_blocks(source: str) -> tuple[dict[str, list[str]], list[str]]:
     return inside, outside
 
 
-def secret_lines(solutions_dir: Path | str = REPO_ROOT / "solutions") -> dict[str, tuple[str, str]]:
-    """Every secret line of the source notebooks: ``normalised line -> (kind, origin)``."""
+def taught_lines(chapters_dir: Path | str | None = REPO_ROOT / "book") -> set[str]:
+    """Every normalised line of the book's chapter sources (``*.md`` under ``chapters_dir``)."""
+    if chapters_dir is None or not Path(chapters_dir).is_dir():
+        return set()
+    return {
+        _norm(line)
+        for path in sorted(Path(chapters_dir).rglob("*.md"))
+        if "_build" not in path.parts
+        for line in path.read_text(encoding="utf-8").split("\n")
+    }
+
+
+def secret_lines(
+    solutions_dir: Path | str = REPO_ROOT / "solutions",
+    chapters_dir: Path | str | None = REPO_ROOT / "book",
+) -> dict[str, tuple[str, str]]:
+    """Every secret line of the source notebooks: ``normalised line -> (kind, origin)``.
+
+    Solution lines that a chapter under ``chapters_dir`` shows too are taught, not
+    secret (``chapters_dir=None``: none are); hidden-test and mark-scheme lines always are.
+    """
     secrets: dict[str, tuple[str, str]] = {}
     public: set[str] = set()
+    taught = taught_lines(chapters_dir)
     for path in sorted(Path(solutions_dir).glob("*/*.ipynb")):
         if ".ipynb_checkpoints" in path.parts:
             continue
@@ -132,7 +157,11 @@ def secret_lines(solutions_dir: Path | str = REPO_ROOT / "solutions") -> dict[st
                     if not _trivial(key):
                         secrets.setdefault(key, (kind, origin))
             public.update(_norm(line) for line in outside)
-    return {line: where for line, where in secrets.items() if line not in public}
+    return {
+        line: (kind, origin)
+        for line, (kind, origin) in secrets.items()
+        if line not in public and not (kind == "solution" and line in taught)
+    }
 
 
 def held_out_texts() -> set[str]:
@@ -187,12 +216,14 @@ def find_leaks(
     solutions_dir: Path | str = REPO_ROOT / "solutions",
     *,
     held_out: set[str] | None = None,
+    chapters_dir: Path | str | None = REPO_ROOT / "book",
 ) -> list[Leak]:
     """Scan ``paths`` (files or folders) for secrets of the notebooks in ``solutions_dir``.
 
-    ``held_out`` is the set of held-out comments to look for (default: :func:`held_out_texts`).
+    ``held_out`` is the set of held-out comments to look for (default: :func:`held_out_texts`);
+    solution lines that the chapters in ``chapters_dir`` show are taught, not secret.
     """
-    secrets = secret_lines(solutions_dir)
+    secrets = secret_lines(solutions_dir, chapters_dir)
     texts = held_out_texts() if held_out is None else {_norm(t) for t in held_out}
     leaks = []
     for path in _files(paths):
@@ -216,11 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.leaks", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", help="files or folders learners can download")
     parser.add_argument("--solutions-dir", default=str(REPO_ROOT / "solutions"))
+    parser.add_argument("--chapters-dir", default=str(REPO_ROOT / "book"),
+                        help="the book's chapter sources: solution lines they show are taught, not secret")
     args = parser.parse_args(argv)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         parser.error(f"no such file or folder: {', '.join(missing)}")
-    leaks = find_leaks(args.paths, args.solutions_dir)
+    leaks = find_leaks(args.paths, args.solutions_dir, chapters_dir=args.chapters_dir)
     for leak in leaks:
         print(leak)
     print(f"{len(leaks)} leak(s) in {', '.join(args.paths)}.")

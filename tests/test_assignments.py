@@ -188,6 +188,41 @@ def test_leak_scanner_catches_one_pasted_line(slug, kind, tmp_path):
     assert [leak.kind for leak in found] == [kind]
 
 
+def test_leak_scanner_counts_chapter_code_as_taught_but_never_hidden_tests(tmp_path):
+    source = nbformat.v4.new_notebook()
+    source.cells = [
+        nbformat.v4.new_code_cell(
+            "def f(x):\n    ### BEGIN SOLUTION\n    shown_in_chapter = x.text.lower()\n"
+            "    only_in_the_solution = shown_in_chapter.split()\n    ### END SOLUTION"
+        ),
+        nbformat.v4.new_code_cell(
+            "### BEGIN HIDDEN TESTS\nassert f(held_out_case) == SPAM\n### END HIDDEN TESTS"
+        ),
+    ]
+    (tmp_path / "solutions" / "lab").mkdir(parents=True)
+    nbformat.write(source, tmp_path / "solutions" / "lab" / "lab.ipynb")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "lab.md").write_text("```python\nshown_in_chapter = x.text.lower()\n```\n")
+    page = tmp_path / "site" / "lab.html"
+    page.parent.mkdir()
+    page.write_text(
+        "<pre>shown_in_chapter = x.text.lower()</pre>\n"
+        "<pre>only_in_the_solution = shown_in_chapter.split()</pre>\n"
+        "<pre>assert f(held_out_case) == SPAM</pre>\n"
+    )
+    found = leaks.find_leaks(
+        [page.parent], tmp_path / "solutions", held_out=set(), chapters_dir=tmp_path / "book"
+    )
+    assert sorted((leak.kind, leak.text) for leak in found) == [
+        ("hidden-test", "assert f(held_out_case) == SPAM"),
+        ("solution", "only_in_the_solution = shown_in_chapter.split()"),
+    ]
+    (tmp_path / "book" / "lab.md").write_text("```python\nassert f(held_out_case) == SPAM\n```\n")
+    found = leaks.find_leaks([tmp_path / "book"], tmp_path / "solutions", held_out=set(),
+                             chapters_dir=tmp_path / "book")
+    assert [leak.kind for leak in found] == ["hidden-test"]
+
+
 # -- 6. graded by nbgrader -------------------------------------------------------------------------------
 
 
