@@ -83,11 +83,12 @@ class CheckReport:
     missing_imports: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     ran: bool = False
+    stopped: str = ""
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.ran and not (self.failures or self.damaged or self.missing_imports)
+        return self.ran and not (self.failures or self.damaged or self.missing_imports or self.stopped)
 
     def format(self) -> str:
         lines = [f"course-check: {self.notebook.name}"]
@@ -95,6 +96,8 @@ class CheckReport:
             lines.append(
                 f"Ran it top to bottom in a fresh kernel, as the grader will ({self.seconds:.0f} s)."
             )
+        if self.stopped:
+            lines += ["", "The run stopped early:", f"  - {self.stopped}"]
         if self.damaged:
             lines += ["", "Damaged cells (the grader relies on them):"]
             lines += [f"  - {item}" for item in self.damaged]
@@ -120,8 +123,8 @@ class CheckReport:
                 f"All {self.checks} visible checks pass. The grader also runs hidden tests on other "
                 "cases, so try your answers on examples of your own too."
             )
-        elif self.ran or self.damaged:
-            problems = len(self.failures) + len(self.damaged) + len(self.missing_imports)
+        elif self.ran or self.damaged or self.stopped:
+            problems = len(self.failures) + len(self.damaged) + len(self.missing_imports) + bool(self.stopped)
             lines.append(
                 f"{problems} thing{'s' if problems != 1 else ''} to fix before you submit. "
                 "Fix, save (Ctrl+S), and run course-check again."
@@ -318,7 +321,7 @@ def _missing_imports(nb: NotebookNode) -> list[str]:
 def _run(nb: NotebookNode, folder: Path, timeout: int) -> tuple[NotebookNode, str | None]:
     """Run a copy of ``nb`` in a fresh kernel of this Python; return it and a fatal problem, if any."""
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -329,25 +332,31 @@ def _run(nb: NotebookNode, folder: Path, timeout: int) -> tuple[NotebookNode, st
     # Only the kernel of this very Python: the grader's environment, not a kernel installed elsewhere.
     specs = KernelSpecManager()
     specs.kernel_dirs = []
-    manager = KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+    manager = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=specs)  # the one nbclient expects
     client = NotebookClient(
         run,
         km=manager,
         timeout=timeout,
         allow_errors=True,
-        interrupt_on_timeout=True,
         resources={"metadata": {"path": str(folder)}},
     )
+    current = 0
     try:
-        client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log lines; cell outputs come by messages
+        # stderr: the kernel's own log lines (cell outputs come by messages, not through it)
+        with client.setup_kernel(stderr=subprocess.DEVNULL):
+            for current, cell in enumerate(run.cells):
+                client.execute_cell(cell, current)
     except DeadKernelError:
+        where = f"cell {current + 1} ({_question_titles(run)[current]})"
         return run, (
-            "The kernel died while running your notebook (out of memory?). The grader would "
-            "stop there too: look for a cell that builds something very large."
+            f"The kernel died while running {where}, out of memory perhaps. The grader stops there "
+            "too, and the cells after it score nothing: look for something very large built there."
         )
     except CellTimeoutError:
+        where = f"Cell {current + 1} ({_question_titles(run)[current]})"
         return run, (
-            f"A cell ran longer than {timeout} s and could not be interrupted. Look for an endless loop."
+            f"{where} ran longer than {timeout} s, the time limit per cell. The grader stops it "
+            "there, and the cells after it score nothing. Is there an endless loop?"
         )
     return run, None
 
@@ -404,8 +413,7 @@ def check_notebook(
     executed, fatal = _run(nb, path.parent, timeout)
     report.seconds = time.monotonic() - started
     report.ran = fatal is None
-    if fatal:
-        report.damaged.append(fatal)
+    report.stopped = fatal or ""
     titles = _question_titles(executed)
     for index, cell in enumerate(executed.cells):
         meta = _nbgrader(cell)
