@@ -7,6 +7,8 @@ feedback without giving the held-out cases away:
 
 - in each test cell, the ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``
   block becomes one line, ``# hidden tests: N checks, run by the grader``;
+- mark schemes (``### BEGIN MARK SCHEME`` ... ``### END MARK SCHEME``), which
+  autograde also restores into the locked cells, become one line too;
 - in test cells, a traceback is reduced to its last line, the exception type and
   message (``CheckFailed: `keyword_check` missed ...``), which is what the
   learner needs; any output line that quotes a hidden-test line is replaced;
@@ -115,6 +117,19 @@ class HideHiddenTests(NbGraderPreprocessor):
         help="The line that replaces a hidden test block; {summary} becomes e.g. '3 checks'.",
     ).tag(config=True)
 
+    begin_mark_scheme_delimeter = Unicode(
+        "BEGIN MARK SCHEME", help="The marker that opens a mark scheme (as in ClearMarkScheme)."
+    ).tag(config=True)
+
+    end_mark_scheme_delimeter = Unicode(
+        "END MARK SCHEME", help="The marker that closes a mark scheme (as in ClearMarkScheme)."
+    ).tag(config=True)
+
+    mark_scheme_placeholder = Unicode(
+        "*The mark scheme is for the graders; it is not shown here.*",
+        help="The line that replaces a mark scheme in the feedback.",
+    ).tag(config=True)
+
     # HTMLExporter configures this trait of every nbconvert component; declaring it configurable here
     # (as nbgrader's GetGrades does) keeps traitlets from warning about it. It has no effect here.
     display_data_priority = List(
@@ -136,10 +151,22 @@ class HideHiddenTests(NbGraderPreprocessor):
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int):
+        # autograde restores locked cells from the gradebook, mark schemes included: hide them too
+        cell.source = self._replace_blocks(
+            cell.source,
+            self.begin_mark_scheme_delimeter,
+            self.end_mark_scheme_delimeter,
+            lambda block: self.mark_scheme_placeholder,
+        )
         if cell.cell_type != "code":
             return cell, resources
         is_test = utils.is_grade(cell) and not utils.is_solution(cell)
-        cell.source = self._replace_hidden_blocks(cell.source)
+        cell.source = self._replace_blocks(
+            cell.source,
+            self.begin_test_delimeter,
+            self.end_test_delimeter,
+            lambda block: self.placeholder.format(summary=self._summary(block)),
+        )
         cell.outputs = [self._clean_output(output, is_test) for output in cell.get("outputs", [])]
         return cell, resources
 
@@ -157,22 +184,24 @@ class HideHiddenTests(NbGraderPreprocessor):
                     lines.add(stripped)
         return lines
 
-    def _replace_hidden_blocks(self, source: str) -> str:
+    @staticmethod
+    def _replace_blocks(source: str, begin: str, end: str, line_for) -> str:
+        """``source`` with each ``begin`` ... ``end`` block replaced by ``line_for(block_lines)``."""
         out: list[str] = []
         block: list[str] | None = None
         indent = ""
         for line in source.split("\n"):
-            if block is None and self.begin_test_delimeter in line:
+            if block is None and begin in line:
                 block, indent = [], line[: len(line) - len(line.lstrip())]
-            elif block is not None and self.end_test_delimeter in line:
-                out.append(indent + self.placeholder.format(summary=self._summary(block)))
+            elif block is not None and end in line:
+                out.append(indent + line_for(block))
                 block = None
             elif block is not None:
                 block.append(line)
             else:
                 out.append(line)
         if block is not None:  # an unclosed block: hide to the end, never show it
-            out.append(indent + self.placeholder.format(summary=self._summary(block)))
+            out.append(indent + line_for(block))
         return "\n".join(out)
 
     @staticmethod

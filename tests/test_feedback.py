@@ -129,6 +129,13 @@ def test_the_hidden_block_becomes_one_line_and_the_traceback_its_message():
     assert "\x1b[" not in everything and "\\u001b[" not in everything
 
 
+def test_mark_schemes_are_hidden():
+    nb = hide_hidden_tests(_autograded_like())
+    scheme = _cell(nb, "q3-mark-scheme")
+    assert scheme.source == "*The mark scheme is for the graders; it is not shown here.*"
+    assert "mark-scheme-9c1e" not in nbformat.writes(nb)
+
+
 def test_the_learners_own_tracebacks_are_kept_without_colours():
     answer = _cell(hide_hidden_tests(_autograded_like()), "q1-keyword-check")
     assert answer.outputs[0].traceback == [
@@ -239,6 +246,7 @@ def test_feedback_html_keeps_hidden_tests_hidden(graded_course):
     for line in _hidden_lines():
         assert line not in text, line
     for secret in (
+        "mark-scheme-9c1e",
         "hidden-case-7f3a",
         "hidden_shouting",
         "BEGIN HIDDEN TESTS",
@@ -258,6 +266,7 @@ def test_reveal_shows_the_hidden_tests_and_tracebacks(graded_course):
     for line in _hidden_lines():
         assert line in text, line
     assert "Traceback (most recent call last)" in text
+    assert "mark-scheme-9c1e" in text  # autograde restored the mark scheme into the locked cell
     [path] = generate_safe_feedback(graded_course, "tiny", students=["bob"])
     assert "hidden_shouting" not in path.read_text()
     with pytest.raises(RuntimeError, match="No autograded submission of 'tiny' for: zoe"):
