@@ -330,6 +330,7 @@ def test_generate_feedback_keeps_the_hidden_tests_hidden(term):
     assert "hidden tests: 1 check, run by the grader" in page
     assert "missed a comment that writes CHECK in capital letters" in page
     for secret in (
+        "mark-scheme-9c1e",
         "hidden-case-7f3a",
         "hidden_shouting",
         "BEGIN HIDDEN TESTS",
