@@ -55,3 +55,14 @@ c.SandboxedExecute.unsandboxed = os.environ.get("COURSE_ALLOW_UNSANDBOXED", "").
 # The exchange, for release_assignment / fetch_assignment / submit / collect on one machine or a
 # JupyterHub with a shared folder. COURSE_EXCHANGE overrides it (the tests use a temporary one).
 c.Exchange.root = os.environ.get("COURSE_EXCHANGE", "/srv/nbgrader/exchange")
+
+# Feedback keeps hidden tests hidden (nbgrader's own generate_feedback would show them, and the mark
+# schemes that autograde restores): autograder.feedback.HideHiddenTests replaces each hidden block
+# with a one-line count and reduces tracebacks to the learner-facing message. After the deadline,
+# COURSE_REVEAL_TESTS=1 (or `course-grade feedback --reveal`) shows everything.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+c.HideHiddenTests.reveal = os.environ.get("COURSE_REVEAL_TESTS", "") == "1"
