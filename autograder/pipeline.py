@@ -3,18 +3,22 @@
 Design (why not simply ``nbgrader autograde``): nbgrader grades one submission
 after another, and several ``nbgrader autograde --student=X`` processes on one
 SQLite gradebook race for its write lock ("database is locked"). Here each
-submission is graded by the *real* ``nbgrader autograde --student=X`` in its
-own worker, in a private copy of the course (the assignment's source folder,
-that one submission and a snapshot of the gradebook), so workers share no
-file at all. Student code runs inside :mod:`autograder.sandbox` in each case,
-because ``nbgrader_config.py`` replaces nbgrader's execute step. When a worker
-ends, the main process (the only writer of the real gradebook) copies that
-submission's autograde results -- scores, auto comments, "needs manual
-grading" flags, timestamp, late penalty -- into the course gradebook with
-``nbgrader.api.Gradebook``, and its ``autograded/`` folder into the course.
-Grades are therefore those of serial ``nbgrader autograde`` by construction
-(the tests check it), and a crash, hang or malformed file in one submission
-cannot touch another one nor the gradebook.
+submission is graded by nbgrader's own ``Autograde`` converter (what
+``nbgrader autograde`` and formgrader run, with the course's
+``nbgrader_config.py``) in a private copy of the course (the assignment's
+source folder, that one submission and a snapshot of the gradebook), so
+workers share no file at all. The converter runs in a few long-lived worker
+processes (:class:`GradingWorker`, one per parallel slot), which import
+nbgrader once instead of once per submission; student code runs only inside
+:mod:`autograder.sandbox`, because ``nbgrader_config.py`` replaces nbgrader's
+execute step. When a submission is done, the main process (the only writer of
+the real gradebook) copies its autograde results -- scores, auto comments,
+"needs manual grading" flags, timestamp, late penalty -- into the course
+gradebook with ``nbgrader.api.Gradebook``, and its ``autograded/`` folder
+into the course. Grades are therefore those of serial ``nbgrader autograde``
+(the tests compare them with a real serial run), and a crash, hang or
+malformed file in one submission cannot touch another one nor the gradebook;
+a worker that dies or overruns is killed and replaced.
 
 Nothing is lost silently: each submission ends as one :class:`Outcome` --
 graded (maybe with notes, e.g. "kernel died at cell 7"), or failed with a
@@ -26,10 +30,13 @@ student x assignment has a score or a reason.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import datetime
 import json
 import os
+import queue
+import select
 import shutil
 import sqlite3
 import subprocess
@@ -224,8 +231,10 @@ def _snapshot_gradebook(course: Course, target: Path) -> None:
 
 
 def grade_in_private_course(course: Course, assignment: str, student: str, workdir: Path,
-                            limits: SandboxLimits, unsandboxed: bool, gradebook_snapshot: Path) -> dict:
-    """Worker: the real ``nbgrader autograde --student`` in a private copy of the course. Returns raw results."""
+                            limits: SandboxLimits, unsandboxed: bool, gradebook_snapshot: Path,
+                            worker: GradingWorker | None = None) -> dict:
+    """nbgrader's autograde of one submission in a private copy of the course (in ``worker``, a long-lived
+    grading process, or else in a fresh ``nbgrader autograde --student`` process). Returns raw results."""
     private = workdir / student
     if private.exists():
         shutil.rmtree(private)
@@ -240,27 +249,137 @@ def grade_in_private_course(course: Course, assignment: str, student: str, workd
         "# A private copy of the course for grading one submission: the course's settings, this root.\n"
         f"c = get_config()  # noqa: F821\nload_subconfig({str(course.config_file)!r})  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(private)!r}\n")
-    args = ["autograde", assignment, f"--student={student}", "--force",
-            f"--CourseDirectory.root={private}",
-            "--CourseDirectory.submitted_directory=submitted",
-            "--CourseDirectory.autograded_directory=autograded",
-            f"--CourseDirectory.db_url=sqlite:///{db}",
-            f"--SandboxedExecute.timeout={limits.cell_timeout}",
-            f"--SandboxedExecute.notebook_timeout={limits.notebook_timeout}",
-            f"--SandboxedExecute.memory_mb={limits.memory_mb}",
-            f"--SandboxedExecute.max_processes={limits.max_processes}",
-            f"--SandboxedExecute.unsandboxed={unsandboxed}"]
+    settings = {
+        "CourseDirectory": {"root": str(private), "submitted_directory": "submitted",
+                            "autograded_directory": "autograded", "db_url": f"sqlite:///{db}"},
+        "SandboxedExecute": {"timeout": limits.cell_timeout, "notebook_timeout": limits.notebook_timeout,
+                             "memory_mb": limits.memory_mb, "max_processes": limits.max_processes,
+                             "unsandboxed": unsandboxed},
+    }
     started = time.monotonic()
     budget = (limits.startup_timeout + limits.notebook_timeout + 2 * 10) * max(1, _count_notebooks(course, assignment)) + 120
-    try:
-        done = nbgrader(course, *args, cwd=private, timeout=budget, log_file=private / "autograde.log")
-        returncode, log = done.returncode, done.stdout + done.stderr
-    except subprocess.TimeoutExpired:
-        returncode, log = -1, f"nbgrader autograde did not finish within {budget:g} s"
+    if worker is None:  # one submission, one fresh `nbgrader autograde` process
+        args = ["autograde", assignment, f"--student={student}", "--force"] + [
+            f"--{section}.{key}={value}" for section, values in settings.items() for key, value in values.items()]
+        try:
+            done = nbgrader(course, *args, cwd=private, timeout=budget, log_file=private / "autograde.log")
+            returncode, log = done.returncode, done.stdout + done.stderr
+        except subprocess.TimeoutExpired:
+            returncode, log = -1, f"nbgrader autograde did not finish within {budget:g} s"
+    else:
+        returncode, log = worker.autograde(private, assignment, student, settings, timeout=budget)
     result = {"student": student, "returncode": returncode, "log": log[-4000:],
               "seconds": round(time.monotonic() - started, 3), "private": str(private)}
     result.update(_read_private_results(private, db, assignment, student))
     return result
+
+
+class GradingWorker:
+    """A long-lived grading process (``python -m autograder.pipeline --worker``) that imports nbgrader once
+    and then runs nbgrader's own ``Autograde`` converter -- what ``nbgrader autograde`` and formgrader run --
+    for one private course after another: a fresh ``nbgrader`` process per submission costs seconds of
+    imports, more than a small notebook's execution. Student code still runs only in the sandbox. A worker
+    that dies or overruns its budget is killed, and the next submission gets a fresh one; after
+    :attr:`RECYCLE` submissions it is replaced anyway, so nothing accumulates."""
+
+    RECYCLE = 25
+
+    def __init__(self, course: Course, log_path: Path):
+        self.course = course
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.graded = 0
+        self._buffer = b""
+
+    def _start(self) -> None:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore",
+               "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.pipeline", "--worker"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
+                                         cwd=self.course.root, start_new_session=True)
+        self.graded = 0
+        self._buffer = b""
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self.proc = None
+
+    def autograde(self, private: Path, assignment: str, student: str, settings: dict,
+                  timeout: float) -> tuple[int, str]:
+        """``(returncode, log)`` of nbgrader's autograde of ``student`` in the course at ``private``."""
+        if self.proc is None or self.proc.poll() is not None or self.graded >= self.RECYCLE:
+            self.stop()
+            self._start()
+        self.graded += 1
+        job = {"root": str(private), "assignment": assignment, "student": student, "settings": settings}
+        try:
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError:
+            self.stop()
+            return -1, "the grading worker stopped before it took the submission"
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            ready = select.select([fd], [], [], max(0.0, min(left, 1.0)))[0] if left > 0 else []
+            chunk = os.read(fd, 1 << 16) if ready else None
+            if chunk == b"" or (not ready and left <= 0):
+                self.stop()
+                why = "stopped" if chunk == b"" else f"did not finish within {timeout:g} s"
+                return -1, f"nbgrader autograde (grading worker) {why}"
+            if chunk:
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        result = json.loads(line)
+        log = (result.get("log") or "") + (("\n" + result["error"]) if result.get("error") else "")
+        (private / "autograde.log").write_text(log)
+        return (0 if result.get("success") else 1), log
+
+
+def _worker_main() -> int:
+    """The grading worker: one JSON job per line on stdin, one JSON result per line on stdout."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+    from traitlets.config.loader import PyFileConfigLoader
+
+    results = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # whatever else prints goes to the log, never into the results
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            config = PyFileConfigLoader("nbgrader_config.py", path=job["root"]).load_config()
+            for section, values in job["settings"].items():
+                for key, value in values.items():
+                    config[section][key] = value
+            coursedir = CourseDirectory(config=config)
+            coursedir.assignment_id = job["assignment"]
+            coursedir.student_id = job["student"]
+            app = Autograde(coursedir=coursedir, config=config)
+            app.force = True
+            app.create_student = True
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = capture_log(app)
+        except Exception as error:  # reported to the grader as this submission's failure
+            result = {"success": False, "error": f"{type(error).__name__}: {error}", "log": ""}
+        results.write(json.dumps(result, default=str) + "\n")
+        results.flush()
+    return 0
 
 
 def _count_notebooks(course: Course, assignment: str) -> int:
@@ -373,9 +492,22 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
         scratch_path = Path(scratch)
         snapshot = scratch_path / "gradebook-snapshot.db"
         _snapshot_gradebook(course, snapshot)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(grade_in_private_course, course, assignment, student, scratch_path, limits,
-                                   unsandboxed, snapshot): (student, notes) for student, notes in runnable}
+        idle: queue.Queue[GradingWorker] = queue.Queue()
+        for number in range(min(workers, max(1, len(runnable)))):
+            idle.put(GradingWorker(course, scratch_path / f"worker-{number}.log"))
+
+        def grade(student: str) -> dict:
+            worker = idle.get()
+            try:
+                return grade_in_private_course(course, assignment, student, scratch_path, limits, unsandboxed,
+                                               snapshot, worker=worker)
+            finally:
+                idle.put(worker)
+
+        with contextlib.ExitStack() as stack:
+            stack.callback(lambda: [idle.get().stop() for _ in range(idle.qsize())])
+            pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(max_workers=workers))
+            futures = {pool.submit(grade, student): (student, notes) for student, notes in runnable}
             for future in concurrent.futures.as_completed(futures):
                 student, notes = futures[future]
                 outcomes[student] = _finish(course, assignment, student, notes, future, unsandboxed)
@@ -520,3 +652,9 @@ def export_grades(course: Course, to: str | os.PathLike | None = None) -> list[d
             writer.writeheader()
             writer.writerows(rows)
     return rows
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--worker"]:
+        sys.exit(_worker_main())
+    sys.exit("usage: python -m autograder.pipeline --worker  (the grading worker; instructors use course-grade)")

@@ -423,7 +423,8 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
         failure = _follow(proc, executed, limits, report, returned, started)
         # a finished runner shuts its kernel down and reaps it (so its peak memory is counted); give it a moment
         rusage_status = _reap(proc, grace=15.0 if failure is None else 0.0)
-        report.peak_memory_mb = round(rusage_status / 1024, 1)
+        # the kernel's own figures (sent with each cell) and the largest process the sandbox reaped
+        report.peak_memory_mb = round(max(report.peak_memory_mb, rusage_status / 1024), 1)
         err_thread.join(timeout=5)
         if failure is None and len(returned) < len(code_indices):
             failure = ("runner-error", "the sandbox stopped before the end of the notebook: "
@@ -500,6 +501,8 @@ def _follow(proc, executed, limits: SandboxLimits, report: RunReport, returned: 
             except ValueError:
                 continue
             kind = event.get("event")
+            if isinstance(event.get("kernel_peak_mb"), (int, float)):
+                report.peak_memory_mb = max(report.peak_memory_mb, float(event["kernel_peak_mb"]))
             report.events.append(kind if kind != "cell" else f"cell {event.get('index')}")
             if kind == "started":
                 report.kernel_startup_seconds = float(event.get("seconds", 0))

@@ -256,6 +256,26 @@ async def _silent(client, code: str, timeout: float, expression: str | None = No
             return msg["content"]
 
 
+def _kernel_peak_mb(client) -> float:
+    """The kernel process's peak resident memory so far (``VmHWM``), in MB; 0 if it cannot be read."""
+    process = getattr(getattr(client.km, "provisioner", None), "process", None)
+    try:
+        with open(f"/proc/{process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return 0.0
+
+
+def _children_peak_mb() -> float:
+    """The peak resident memory of the largest process this runner has reaped (the kernel, after shutdown)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
 def _is_graded_code(cell: dict) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
@@ -356,12 +376,13 @@ async def run_job(job: dict, emit: _Emitter) -> None:
                     emit("cell-start", index=index)  # the cell itself gets its full limit after the guard
                 cell_started = time.monotonic()
                 await client.async_execute_cell(cell, index)
-                emit("cell", index=index, cell=cell, seconds=round(time.monotonic() - cell_started, 3))
+                emit("cell", index=index, cell=cell, seconds=round(time.monotonic() - cell_started, 3),
+                     kernel_peak_mb=_kernel_peak_mb(client))
             except Exception as error:  # DeadKernelError and friends: the kernel is gone
                 reason = _death_reason(client)
                 emit("kernel-died", index=index, reason=reason, error=type(error).__name__)
                 return
-    emit("done", seconds=round(time.monotonic() - started, 3))
+    emit("done", seconds=round(time.monotonic() - started, 3), kernel_peak_mb=_children_peak_mb())
 
 
 def main() -> int:

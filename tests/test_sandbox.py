@@ -167,12 +167,14 @@ def test_runs_a_notebook_and_hands_back_every_cell(tmp_path):
     nb = nbformat.read(TINY, as_version=4)
     # the submission's other files are there to read; what the notebook writes stays in the sandbox
     (tmp_path / "helper.txt").write_text("from the working folder")
-    nb.cells.append(nbformat.v4.new_code_cell("print(open('helper.txt').read())\n_ = open('out.txt', 'w').write('x')"))
+    nb.cells.append(nbformat.v4.new_code_cell("print(open('helper.txt').read())\n_ = open('out.txt', 'w').write('x')\n"
+                                              "_big = b'x' * (300 * 2**20)"))
     executed, report = run_notebook(nb, tmp_path, SandboxLimits(cell_timeout=20, notebook_timeout=120,
                                                                 memory_mb=2048))
     assert report.status == "ok" and report.sandboxed
     assert executed.cells[-1].outputs[0]["text"] == "from the working folder\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["helper.txt"]
+    assert 300 < report.peak_memory_mb < 2048  # the kernel's own peak, not the runner's
     assert report.cells_run == report.code_cells == sum(c.cell_type == "code" for c in nb.cells)
     outputs = {c.metadata.nbgrader["grade_id"]: c.outputs for c in executed.cells
                if c.cell_type == "code" and "nbgrader" in c.metadata}
