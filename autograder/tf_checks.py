@@ -130,12 +130,12 @@ def prepare(tf: Any, point: pd.Series, *, name: str) -> pd.Series:
     in place in an earlier call must not hide its edit behind that cache.
     """
     x = pickle.loads(pickle.dumps(point))
-    pres = list(getattr(tf, "_pre", []))
-    memoized = [pre for pre in pres if getattr(pre, "memoize", False)]
+    preprocessors = list(getattr(tf, "_pre", []))
+    memoized = [pre for pre in preprocessors if getattr(pre, "memoize", False)]
     try:
         for pre in memoized:
             pre.memoize = False
-        for pre in pres:
+        for pre in preprocessors:
             x = call_safely(
                 pre, x, name=f"the preprocessor of `{name}`", about=f"the comment {show(point['text'])}"
             )
