@@ -9,7 +9,6 @@ data points that have **no** ``label`` field (see :func:`make_point` and
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autograder.checks import CheckFailed, call_safely, expect, require_function, show
+from autograder.checks import CheckFailed, call_safely, expect, held_out_split, require_function, show
 from labeling_labs.constants import ABSTAIN, HAM, SPAM
 
 __all__ = [
@@ -61,18 +60,6 @@ def make_point(text: str, **fields: Any) -> pd.Series:
     point = {"author": "A. Commenter", "date": "2015-05-25T12:00:00", "text": text, "video": 5}
     point.update(fields)
     return pd.Series(point, name=0)
-
-
-@functools.lru_cache(maxsize=1)
-def _held_out_split() -> pd.DataFrame:
-    from labeling_labs.data import load_spam_splits
-
-    return load_spam_splits().valid
-
-
-def held_out_split() -> pd.DataFrame:
-    """A fresh copy of the held-out ``valid`` split (loaded once per process), for hidden tests only."""
-    return _held_out_split().copy()
 
 
 def without_labels(frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -28,6 +27,7 @@ from autograder.checks import (
     NotAnswered,
     call_safely,
     expect,
+    held_out_split,
     is_stub,
     partial_credit,
     quietly,
@@ -115,21 +115,6 @@ def make_point(text: str, **fields: Any) -> pd.Series:
     values = {"author": "A learner", "date": None, "text": text, "label": ABSTAIN, "video": 0}
     values.update(fields)
     return pd.Series({column: values[column] for column in COLUMNS}, name=-1)
-
-
-@functools.lru_cache(maxsize=1)
-def _held_out() -> pd.DataFrame:
-    from labeling_labs.data import load_spam_splits
-
-    return load_spam_splits().valid
-
-
-def held_out_split() -> pd.DataFrame:
-    """A fresh copy of the held-out ``valid`` split, read from disk once per process (hidden tests only).
-
-    Hidden tests read it from here, not from the notebook's variables, which a learner may have changed.
-    """
-    return _held_out().copy()
 
 
 def _plain(value: Any) -> Any:
