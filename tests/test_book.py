@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, build_book
 
 pytestmark = pytest.mark.slow
