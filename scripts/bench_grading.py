@@ -12,7 +12,8 @@ twice in two identical throw-away course folders -- once with plain serial
 - submissions per minute, serial and parallel, and the speed-up;
 - per-submission overhead: the grader's wall time per submission against the
   notebook's own cell execution time (median);
-- peak resident memory of a sandbox (the largest process: the kernel);
+- peak resident memory per worker: its nbgrader process plus its sandbox's
+  largest process (the kernel, or the runner for a tiny notebook);
 - whether the two gradebooks hold the same grades.
 
 ``--assignment tiny`` grades the tests' tiny assignment (seconds per
@@ -125,7 +126,7 @@ def bench(slug: str, size: int, workers: int, limits) -> None:
         print(f"  per submission (median):    notebook execution {execution:.2f} s, grading overhead {overhead:.2f} s"
               f" ({overhead / execution if execution else float('nan'):.1f}x the execution)")
         print(f"  peak memory per worker:     {worker_peak:8.1f} MB  (nbgrader process {grader_peak:.1f} MB"
-              f" + sandboxed kernel {sandbox_peak:.1f} MB)")
+              f" + sandbox {sandbox_peak:.1f} MB, its largest process)")
         print(f"  graded / failed:            {len(graded)} / {len(outcomes) - len(graded)}")
         print(f"  grades identical to serial: {'yes' if same else 'NO'}")
         sys.stdout.flush()
