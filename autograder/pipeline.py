@@ -345,7 +345,8 @@ class GradingWorker:
         line, self._buffer = self._buffer.split(b"\n", 1)
         result = json.loads(line)
         log = (result.get("log") or "") + (("\n" + result["error"]) if result.get("error") else "")
-        (private / "autograde.log").write_text(log)
+        if private.is_dir():
+            (private / "autograde.log").write_text(log)
         return (0 if result.get("success") else 1), log
 
 

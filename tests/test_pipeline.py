@@ -26,7 +26,7 @@ from fixtures.hostile import CATEGORIES, hostile_submissions
 from fixtures.tiny.course import MAX_SCORE, SLUG, WRONG_ANSWERS, blank, make_tiny_course, perfect, wrong
 from fixtures.tiny.course import SOURCE as TINY_SOURCE
 
-from autograder.pipeline import autograde, export_grades, load_course, summary_table
+from autograder.pipeline import GradingWorker, autograde, export_grades, load_course, summary_table
 from autograder.sandbox import SandboxLimits, sandbox_status
 from autograder.submissions import (
     add_submission,
@@ -332,3 +332,25 @@ def test_unsandboxed_grading_is_said_in_the_export(tmp_path):
     assert any("UNSANDBOXED" in m for m in messages)
     assert "UNSANDBOXED" in summary_table(outcomes)
     assert export_grades(loaded)[0]["sandboxed"].startswith("NO")
+
+
+def test_a_grading_worker_that_fails_or_overruns_is_reported_and_replaced(tmp_path):
+    """The long-lived worker: an nbgrader error comes back as a failed result, an overrun kills the worker,
+    and the next submission gets a fresh one that grades it."""
+    course = make_tiny_course(tmp_path / "worker")
+    add_submission(course, SLUG, "perfect", perfect(course))
+    loaded = load_course(course)
+    worker = GradingWorker(loaded, tmp_path / "worker.log")
+    try:
+        code, log = worker.autograde(tmp_path / "no-such-course", SLUG, "perfect", {}, timeout=300)
+        assert code == 1 and "no-such-course" in log, log
+        first = worker.proc
+        code, log = worker.autograde(course, SLUG, "perfect", {}, timeout=0.5)
+        assert code == -1 and "did not finish within 0.5 s" in log and worker.proc is None
+        settings = {"SandboxedExecute": {"timeout": LIMITS.cell_timeout, "notebook_timeout": LIMITS.notebook_timeout}}
+        code, log = worker.autograde(course, SLUG, "perfect", settings, timeout=600)
+        assert code == 0, log
+        assert worker.proc is not None and worker.proc is not first
+    finally:
+        worker.stop()
+    assert scores_in(course)["perfect"] == {"q1-answer-tests": 1.0, "q2-double-tests": 2.0, "q3-vowels-tests": 2.0}
