@@ -173,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("feedback", help="HTML feedback; hidden tests stay hidden unless --reveal")
     p.add_argument("assignment")
-    p.add_argument("--reveal", action="store_true")
-    p.add_argument("--student", action="append")
+    p.add_argument("--reveal", action="store_true", help="show hidden tests and full tracebacks (after the deadline)")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("export", help="CSV of every student x assignment: score or reason")
@@ -184,10 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("all", help="collect (if set up), autograde, feedback and export")
     p.add_argument("assignment")
     grading_options(p)
-    p.add_argument("--zip", default=None)
-    p.add_argument("--regexp", default=None)
-    p.add_argument("--reveal", action="store_true")
-    p.add_argument("--to", default="grades.csv")
+    p.add_argument("--zip", default=None, help="collect from this folder of LMS downloads instead of the exchange")
+    p.add_argument("--regexp", default=None, help="FileNameCollectorPlugin.named_regexp for --zip")
+    p.add_argument("--reveal", action="store_true", help="feedback shows hidden tests too (after the deadline)")
+    p.add_argument("--to", default="grades.csv", help="CSV file to write (default: grades.csv)")
     p.set_defaults(func=cmd_all)
     return parser
 
