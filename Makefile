@@ -42,8 +42,16 @@ resources: setup ## fetch and verify the data set, WordNet and the spaCy model (
 system-deps: ## Debian/Ubuntu packages the tests use: Chromium (browser test), bubblewrap (grading sandbox)
 	@bash scripts/install-system-deps.sh
 
+# A course with its own JupyterHub gets a JupyterHub launch button (an nbgitpuller link) on every
+# chapter: `make book JUPYTERHUB_URL=https://hub.example.edu`.
+BOOK_CONFIG := $(if $(JUPYTERHUB_URL),--config _build/_config.jupyterhub.yml,)
+
 book: resources ## build the course site into _build/html (executes every chapter; cached)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+ifdef JUPYTERHUB_URL
+	@mkdir -p _build
+	sed -e 's|^  jupyterhub_url: ""|  jupyterhub_url: "$(JUPYTERHUB_URL)"|' -e 's|: book/_ext$$|: $(CURDIR)/book/_ext|' _config.yml > _build/_config.jupyterhub.yml
+endif
+	$(BIN)/jupyter-book build . -W -n --keep-going $(BOOK_CONFIG)
 
 test: setup-dev resources system-deps ## run the whole test suite (builds the book, grades fixtures)
 	$(BIN)/pytest
