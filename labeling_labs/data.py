@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 import pandas as pd
 
 from labeling_labs.constants import ABSTAIN, COLUMNS, SEED, TEST_VIDEO, VIDEO_FILES
-from labeling_labs.resources import check_dataset_file, dataset_checksums
+from labeling_labs.resources import check_dataset_file
 
 #: Sizes of the splits, for checks and prose.
 TRAIN_SIZE, DEV_SIZE, VALID_SIZE, TEST_SIZE = 1586, 100, 120, 250
@@ -51,7 +51,7 @@ class SpamSplits:
 def load_video(video: int) -> pd.DataFrame:
     """One video's comments, verified and tidied, in the file's own order."""
     name = VIDEO_FILES[video - 1]
-    path = check_dataset_file(name, dataset_checksums()[name])
+    path = check_dataset_file(name)
     frame = pd.read_csv(path, dtype={"CLASS": "int64"}, keep_default_na=False, na_values=[""])
     frame.columns = [column.lower() for column in frame.columns]
     frame = frame.drop(columns="comment_id").rename(columns={"class": "label", "content": "text"})
