@@ -60,10 +60,10 @@ test-fast: setup-dev resources ## the tests that take seconds, not minutes
 	$(BIN)/pytest -m "not slow and not browser"
 
 release: setup ## regenerate exercises/ from solutions/ with nbgrader
-	$(PY) -m autograder.release
+	$(PY) -m autograder.authoring.release
 
 check-release: setup ## fail if exercises/ is not what nbgrader generates from solutions/
-	$(PY) -m autograder.release --check
+	$(PY) -m autograder.authoring.release --check
 
 grade: setup ## grade every collected submission of ASSIGNMENT in the sandbox, in parallel
 	$(BIN)/course-grade all $(ASSIGNMENT)

@@ -32,13 +32,13 @@ c.ClearOutput.enabled = True
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "300"))
 
 # Student code never runs in the grader's process nor outside a sandbox: `nbgrader autograde` executes
-# each notebook with autograder.sandbox.SandboxedExecute (bubblewrap: no network, no view of solutions/,
+# each notebook with autograder.grading.sandbox.SandboxedExecute (bubblewrap: no network, no view of solutions/,
 # the gradebook or other students; memory, CPU, process, output and wall-clock limits) in place of
 # nbgrader's own Execute. Without bubblewrap it refuses, unless COURSE_ALLOW_UNSANDBOXED=1 says to grade
 # without isolation (and then every notebook's log says so). The list holds import paths, not classes,
 # so that this configuration can be copied into other course folders as plain values.
 c.Autograde.autograde_preprocessors = [
-    "autograder.sandbox.SandboxedExecute",
+    "autograder.grading.sandbox.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -57,12 +57,12 @@ c.SandboxedExecute.unsandboxed = os.environ.get("COURSE_ALLOW_UNSANDBOXED", "").
 c.Exchange.root = os.environ.get("COURSE_EXCHANGE", "/srv/nbgrader/exchange")
 
 # Feedback keeps hidden tests hidden (nbgrader's own generate_feedback would show them, and the mark
-# schemes that autograde restores): autograder.feedback.HideHiddenTests replaces each hidden block
+# schemes that autograde restores): autograder.grading.feedback.HideHiddenTests replaces each hidden block
 # with a one-line count and reduces tracebacks to the learner-facing message. After the deadline,
 # COURSE_REVEAL_TESTS=1 (or `course-grade feedback --reveal`) shows everything.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.feedback.HideHiddenTests",
+    "autograder.grading.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.HideHiddenTests.reveal = os.environ.get("COURSE_REVEAL_TESTS", "") == "1"

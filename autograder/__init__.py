@@ -1,8 +1,11 @@
-"""The course's autograder.
+"""The course's autograder, in three parts with one import direction::
 
-- :mod:`autograder.checks` and the per-lab check modules: what learners' test cells call.
-- The instructor's grading pipeline (sandboxed, parallel nbgrader autograding) and the
-  learners' pre-submit check.
+    labeling_labs  <-  autograder.checks  <-  autograder.grading  <-  autograder.authoring
 
-This package may import :mod:`labeling_labs`; never the other way round.
+- :mod:`autograder.checks` -- what learners' test cells import (bound into the sandbox);
+- :mod:`autograder.grading` -- the instructor's machinery: sandbox, runner, pipeline, feedback,
+  ``course-grade`` and ``course-check``;
+- :mod:`autograder.authoring` -- the authors' tools: layout, release, leak scan.
+
+A package never imports one to its right (``tests/test_layout.py`` enforces it).
 """

@@ -34,6 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The synthetic submissions are test support (tests/support), not part of the product.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -44,13 +47,13 @@ def _tiny() -> dict:
 
 def _class_of(slug: str, size: int, course: Path) -> dict:
     """``{student: notebook}``: perfect, blank, wrong answers, hostile ones, cycled up to ``size``."""
-    from autograder.submissions import answer_cells, with_answers
+    from support.submissions import answer_cells, with_answers
 
     if slug == "tiny":
         tiny = _tiny()
         good, empty, wrongs = tiny["perfect"](course), tiny["blank"](course), [tiny["wrong"](course)]
     else:
-        from autograder.submissions import blank_submission, load_wrong_answers, perfect_submission
+        from support.submissions import blank_submission, load_wrong_answers, perfect_submission
 
         good, empty = perfect_submission(slug), blank_submission(slug)
         wrongs = [with_answers(good, entry["answers"]) for entry in load_wrong_answers(slug).values()]
@@ -63,7 +66,7 @@ def _class_of(slug: str, size: int, course: Path) -> dict:
 
 
 def _make_course(slug: str, folder: Path, submissions: dict | None) -> Path:
-    from autograder.submissions import add_submission, make_course
+    from support.submissions import add_submission, make_course
 
     if slug == "tiny":
         course = _tiny()["make_tiny_course"](folder)
@@ -85,7 +88,7 @@ def _grades(course: Path) -> dict:
 
 
 def bench(slug: str, size: int, workers: int, limits) -> None:
-    from autograder.pipeline import autograde, load_course
+    from autograder.grading.pipeline import autograde, load_course
 
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
@@ -133,8 +136,10 @@ def bench(slug: str, size: int, workers: int, limits) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from autograder.sandbox import SandboxLimits, sandbox_status
-    from autograder.submissions import release_path, slugs
+    from support.submissions import release_path, slugs
+
+    from autograder.grading.config import SandboxLimits
+    from autograder.grading.sandbox import sandbox_status
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=12, help="submissions per assignment")

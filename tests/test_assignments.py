@@ -26,9 +26,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from autograder import leaks, release
-from autograder.submissions import (
+from support.submissions import (
     REPO_ROOT,
     answer_cells,
     autograded_cells,
@@ -43,6 +41,8 @@ from autograder.submissions import (
     solution_path,
     with_answers,
 )
+
+from autograder.authoring import leaks, release
 
 SLUGS = slugs()
 pytestmark = pytest.mark.skipif(not SLUGS, reason="no assignment under solutions/ yet")

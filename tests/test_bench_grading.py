@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import sandbox_status
+from autograder.grading.sandbox import sandbox_status
 
 REPO = Path(__file__).resolve().parent.parent
 

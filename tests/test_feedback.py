@@ -1,4 +1,4 @@
-"""Feedback that keeps hidden tests hidden (autograder.feedback), on the tiny assignment.
+"""Feedback that keeps hidden tests hidden (autograder.grading.feedback), on the tiny assignment.
 
 The preprocessor is tested on the fixture's source notebook (which holds the
 hidden tests, as an autograded notebook does); the slow test autogrades real
@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
-from autograder.feedback import (
+from autograder.grading.feedback import (
     HideHiddenTests,
     count_checks,
     generate_safe_feedback,
@@ -275,7 +275,7 @@ def test_reveal_shows_the_hidden_tests_and_tracebacks(graded_course):
 
 @pytest.mark.slow
 def test_course_grade_feedback_uses_the_safe_rendering(graded_course, capsys):
-    from autograder.cli import main as course_grade
+    from autograder.grading.cli import main as course_grade
 
     assert course_grade(["--course-root", str(graded_course), "feedback", "tiny", "--student", "bob"]) == 0
     page = (graded_course / "feedback" / "bob" / "tiny" / "tiny.html").read_text()

@@ -1,4 +1,4 @@
-"""The messages and verdicts of autograder.lf_checks, pinned, with real snorkel LFs."""
+"""The messages and verdicts of autograder.checks.lf, pinned, with real snorkel LFs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from snorkel.labeling import LabelingFunction, labeling_function
 
 from autograder.checks import CheckFailed, NotAnswered
-from autograder.lf_checks import (
+from autograder.checks.lf import (
     apply_lfs_safely,
     check_label_matrix,
     check_name,

@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.feedback import strip_ansi
+from autograder.grading.feedback import strip_ansi
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-workflow"
@@ -51,7 +51,7 @@ EXTRA_CONFIG = f"""
 c.FileNameCollectorPlugin.named_regexp = {LMS_REGEXP!r}
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.feedback.HideHiddenTests",
+    "autograder.grading.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.HideHiddenTests.reveal = os.environ.get("COURSE_REVEAL_TESTS", "") == "1"

@@ -25,16 +25,17 @@ import pytest
 from fixtures.hostile import CATEGORIES, hostile_submissions
 from fixtures.tiny.course import MAX_SCORE, SLUG, WRONG_ANSWERS, blank, make_tiny_course, perfect, wrong
 from fixtures.tiny.course import SOURCE as TINY_SOURCE
-
-from autograder.pipeline import GradingWorker, autograde, export_grades, load_course, summary_table
-from autograder.sandbox import SandboxLimits, sandbox_status
-from autograder.submissions import (
+from support.submissions import (
     add_submission,
     answer_cells,
     course_config_text,
     strip_solution_markers,
     with_answers,
 )
+
+from autograder.grading.config import SandboxLimits
+from autograder.grading.pipeline import GradingWorker, autograde, export_grades, load_course, summary_table
+from autograder.grading.sandbox import sandbox_status
 
 pytestmark = [
     pytest.mark.slow,
@@ -198,9 +199,9 @@ HIDDEN_ONLY = ("Check out my channel", "rhythm", "(-7, 0, 11)", "answer == 42")
 
 
 def _course_grade(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """The installed ``course-grade`` console script (``python -m autograder.cli`` if it is not installed)."""
+    """The installed ``course-grade`` console script (``python -m autograder.grading.cli`` if it is not installed)."""
     script = Path(sys.executable).parent / "course-grade"
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.cli"]
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.grading.cli"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run([*command, "--course-root", str(course), *args], capture_output=True, text=True,
                           timeout=timeout, env=env)

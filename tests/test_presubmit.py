@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.presubmit import check_notebook, main
+from autograder.grading.presubmit import check_notebook, main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-workflow"
 SOURCE = FIXTURE / "solutions" / "tiny" / "tiny.ipynb"
@@ -297,7 +297,7 @@ COURSE_RELEASES = sorted((REPO / "exercises").glob("*/*.ipynb"))
 @pytest.mark.parametrize("release", COURSE_RELEASES, ids=lambda p: p.stem)
 def test_the_course_exercises_and_their_perfect_submissions_are_sound(release, tmp_path):
     """Every released lab passes the static checks, and so does a learner's copy with all answers filled in."""
-    from autograder.submissions import perfect_submission
+    from support.submissions import perfect_submission
 
     assert check_notebook(release, run=False).damaged == []
     assert check_notebook(release, run=False).missing_imports == []

@@ -17,8 +17,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.sandbox import (
-    SandboxLimits,
+from autograder.grading.config import SandboxLimits
+from autograder.grading.runner import KERNEL_DIED, NOT_RUN
+from autograder.grading.sandbox import (
     SandboxUnavailable,
     _fresh_uid,
     _prepare_dirs,
@@ -28,7 +29,6 @@ from autograder.sandbox import (
     sandbox_env,
     sandbox_status,
 )
-from autograder.sandbox_runner import KERNEL_DIED, NOT_RUN
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "tests" / "fixtures" / "tiny" / "tiny.ipynb"
@@ -156,7 +156,7 @@ def test_fork_bomb_stops_at_the_process_limit():
 
 
 def test_refuses_without_a_sandbox_unless_told(monkeypatch):
-    monkeypatch.setattr("autograder.sandbox._STATUS_CACHE", (False, "no bubblewrap in this test"))
+    monkeypatch.setattr("autograder.grading.sandbox._STATUS_CACHE", (False, "no bubblewrap in this test"))
     nb = nbformat.read(TINY, as_version=4)
     with pytest.raises(SandboxUnavailable, match="refusing"):
         run_notebook(nb, None, SandboxLimits())

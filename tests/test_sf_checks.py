@@ -1,4 +1,4 @@
-"""Unit tests of ``autograder.sf_checks``: real snorkel SFs, record arrays, scorers and a real slice-aware model.
+"""Unit tests of ``autograder.checks.sf``: real snorkel SFs, record arrays, scorers and a real slice-aware model.
 
 The messages are product (STYLE.md): their texts are pinned here, so that a change
 to what learners read is a deliberate one.
@@ -17,7 +17,7 @@ from snorkel.preprocess import preprocessor
 from snorkel.slicing import PandasSFApplier, SlicingFunction, slicing_function
 
 from autograder.checks import CheckFailed, NotAnswered
-from autograder.sf_checks import (
+from autograder.checks.sf import (
     Credit,
     band_points,
     check_comparison,

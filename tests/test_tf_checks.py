@@ -14,7 +14,7 @@ from snorkel.augmentation import MeanFieldPolicy, RandomPolicy, transformation_f
 from snorkel.preprocess.nlp import SpacyPreprocessor
 
 from autograder.checks import CheckFailed, NotAnswered
-from autograder.tf_checks import (
+from autograder.checks.tf import (
     Scorecard,
     apply_policy,
     check_keeps_input,

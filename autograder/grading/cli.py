@@ -10,7 +10,7 @@ Run it from the course folder (the one with ``nbgrader_config.py``), or pass ``-
     course-grade all 01-labeling-functions            # collect (if an exchange is set up), autograde,
                                                       # feedback, export
 
-Student code is always run in the sandbox (:mod:`autograder.sandbox`); where
+Student code is always run in the sandbox (:mod:`autograder.grading.sandbox`); where
 there is none, grading refuses unless ``--unsandboxed`` (or
 ``COURSE_ALLOW_UNSANDBOXED=1``) says otherwise, and the log, the summary and
 the export then say that the grades were made without isolation.
@@ -23,14 +23,15 @@ import shutil
 import sys
 from pathlib import Path
 
-from autograder.pipeline import (
+from autograder.grading.pipeline import (
     autograde,
     export_grades,
     load_course,
     nbgrader,
     summary_table,
 )
-from autograder.sandbox import SandboxLimits, SandboxUnavailable
+from autograder.grading.config import SandboxLimits
+from autograder.grading.sandbox import SandboxUnavailable
 
 
 def _fail(message: str) -> int:
@@ -97,12 +98,12 @@ def cmd_autograde(course, args) -> int:
 
 def cmd_feedback(course, args) -> int:
     try:
-        from autograder.feedback import generate_safe_feedback
+        from autograder.grading.feedback import generate_safe_feedback
     except ImportError:
         generate_safe_feedback = None
     if generate_safe_feedback is None:
         if not args.reveal:
-            return _fail("autograder.feedback.generate_safe_feedback is not available, and nbgrader's own "
+            return _fail("autograder.grading.feedback.generate_safe_feedback is not available, and nbgrader's own "
                          "feedback shows the hidden tests; pass --reveal to generate it anyway")
         return _run(course, "generate_feedback", args.assignment, "--force")
     try:

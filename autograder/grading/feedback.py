@@ -25,7 +25,7 @@ Two ways to use it:
 
       c.GenerateFeedback.preprocessors = [
           "nbgrader.preprocessors.GetGrades",
-          "autograder.feedback.HideHiddenTests",
+          "autograder.grading.feedback.HideHiddenTests",
           "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
       ]
       c.HideHiddenTests.reveal = os.environ.get("COURSE_REVEAL_TESTS", "") == "1"
@@ -50,6 +50,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Integer, List, Unicode
+
+from autograder.grading.config import load_config
 
 __all__ = [
     "HideHiddenTests",
@@ -251,17 +253,6 @@ def hide_hidden_tests(nb: NotebookNode, reveal: bool = False) -> NotebookNode:
     return nb
 
 
-def _course_config(course_root: Path):
-    """The course's ``nbgrader_config.py`` as a traitlets Config (empty if the course has none)."""
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    path = course_root / "nbgrader_config.py"
-    if not path.exists():
-        return Config()
-    return PyFileConfigLoader(path.name, path=str(course_root)).load_config()
-
-
 def _preprocessors_with_ours(configured: Iterable) -> list:
     def name(pp) -> str:
         return pp if isinstance(pp, str) else f"{pp.__module__}.{pp.__qualname__}"
@@ -293,7 +284,7 @@ def generate_safe_feedback(
     from traitlets.config import Config
 
     root = Path(course_root).resolve()
-    config = _course_config(root)
+    config = load_config(root)
     config.CourseDirectory.root = str(root)
     if "preprocessors" in config.GenerateFeedback:
         configured = config.GenerateFeedback.preprocessors

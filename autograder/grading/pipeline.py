@@ -10,7 +10,7 @@ source folder, that one submission and a snapshot of the gradebook), so
 workers share no file at all. The converter runs in a few long-lived worker
 processes (:class:`GradingWorker`, one per parallel slot), which import
 nbgrader once instead of once per submission; student code runs only inside
-:mod:`autograder.sandbox`, because ``nbgrader_config.py`` replaces nbgrader's
+:mod:`autograder.grading.sandbox`, because ``nbgrader_config.py`` replaces nbgrader's
 execute step. When a submission is done, the main process (the only writer of
 the real gradebook) copies its autograde results -- scores, auto comments,
 "needs manual grading" flags, timestamp, late penalty -- into the course
@@ -50,72 +50,31 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.sandbox import (
-    REPORT_NAME,
+from autograder.grading.config import (
+    RESULTS_DIR,
+    Course,
     SandboxLimits,
-    SandboxUnavailable,
     allow_unsandboxed_from_env,
-    sandbox_status,
+    load_course,
+    nbgrader_env,
 )
+from autograder.grading.sandbox import REPORT_NAME, SandboxUnavailable, sandbox_status
+from autograder.grading.worker import GradingWorker
 
 __all__ = ["Course", "Outcome", "autograde", "export_grades", "inspect_submission", "load_course"]
 
-RESULTS_DIR = "grading"
 EXPORT_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason", "sandboxed", "timestamp"]
 
 
 # --------------------------------------------------------------------------- the course
 
 
-@dataclass
-class Course:
-    """An nbgrader course folder (the one that holds ``nbgrader_config.py``)."""
-
-    root: Path
-    config_file: Path
-    coursedir: object  # nbgrader.coursedir.CourseDirectory
-
-    @property
-    def db_url(self) -> str:
-        return self.coursedir.db_url
-
-    def folder(self, kind: str, student: str, assignment: str) -> Path:
-        directory = getattr(self.coursedir, f"{kind}_directory")
-        return Path(self.coursedir.format_path(directory, student, assignment))
-
-    def source(self, assignment: str) -> Path:
-        return Path(self.coursedir.format_path(self.coursedir.source_directory, ".", assignment))
-
-    def results_file(self, assignment: str) -> Path:
-        return self.root / RESULTS_DIR / assignment / "results.json"
-
-
-def load_course(root: str | os.PathLike | None = None) -> Course:
-    """Read ``<root>/nbgrader_config.py`` (default: the current folder) the way nbgrader does."""
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config.loader import PyFileConfigLoader
-
-    root = Path(root or os.getcwd()).resolve()
-    config_file = root / "nbgrader_config.py"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"no nbgrader_config.py in {root}: run course-grade from the course folder "
-                                "or pass --course-root")
-    config = PyFileConfigLoader(config_file.name, path=str(root)).load_config()
-    if "root" not in config.CourseDirectory:
-        config.CourseDirectory.root = str(root)
-    coursedir = CourseDirectory(config=config)
-    return Course(root=Path(coursedir.root).resolve(), config_file=config_file, coursedir=coursedir)
-
-
 def nbgrader(course: Course, *args: str, cwd: Path | None = None, timeout: float | None = None,
              log_file: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m nbgrader <args>`` for ``course`` (its config file, this interpreter)."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    # nbgrader runs `alembic` (a script beside this interpreter) when it creates a gradebook
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     done = subprocess.run(cmd, cwd=cwd or course.root, capture_output=True, text=True, timeout=timeout,
-                          env=env, start_new_session=True)
+                          env=nbgrader_env(), start_new_session=True)
     if log_file is not None:
         log_file.write_text(f"$ {' '.join(args)}\n{done.stdout}\n{done.stderr}")
     return done
@@ -272,115 +231,6 @@ def grade_in_private_course(course: Course, assignment: str, student: str, workd
               "seconds": round(time.monotonic() - started, 3), "private": str(private)}
     result.update(_read_private_results(private, db, assignment, student))
     return result
-
-
-class GradingWorker:
-    """A long-lived grading process (``python -m autograder.pipeline --worker``) that imports nbgrader once
-    and then runs nbgrader's own ``Autograde`` converter -- what ``nbgrader autograde`` and formgrader run --
-    for one private course after another: a fresh ``nbgrader`` process per submission costs seconds of
-    imports, more than a small notebook's execution. Student code still runs only in the sandbox. A worker
-    that dies or overruns its budget is killed, and the next submission gets a fresh one; after
-    :attr:`RECYCLE` submissions it is replaced anyway, so nothing accumulates."""
-
-    RECYCLE = 25
-
-    def __init__(self, course: Course, log_path: Path):
-        self.course = course
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-        self.graded = 0
-        self._buffer = b""
-
-    def _start(self) -> None:
-        env = {**os.environ, "PYTHONWARNINGS": "ignore",
-               "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.pipeline", "--worker"],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-                                         cwd=self.course.root, start_new_session=True)
-        self.graded = 0
-        self._buffer = b""
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        self.proc = None
-
-    def autograde(self, private: Path, assignment: str, student: str, settings: dict,
-                  timeout: float) -> tuple[int, str]:
-        """``(returncode, log)`` of nbgrader's autograde of ``student`` in the course at ``private``."""
-        if self.proc is None or self.proc.poll() is not None or self.graded >= self.RECYCLE:
-            self.stop()
-            self._start()
-        self.graded += 1
-        job = {"root": str(private), "assignment": assignment, "student": student, "settings": settings}
-        try:
-            self.proc.stdin.write((json.dumps(job) + "\n").encode())
-            self.proc.stdin.flush()
-        except OSError:
-            self.stop()
-            return -1, "the grading worker stopped before it took the submission"
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            ready = select.select([fd], [], [], max(0.0, min(left, 1.0)))[0] if left > 0 else []
-            chunk = os.read(fd, 1 << 16) if ready else None
-            if chunk == b"" or (not ready and left <= 0):
-                self.stop()
-                why = "stopped" if chunk == b"" else f"did not finish within {timeout:g} s"
-                return -1, f"nbgrader autograde (grading worker) {why}"
-            if chunk:
-                self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        result = json.loads(line)
-        log = (result.get("log") or "") + (("\n" + result["error"]) if result.get("error") else "")
-        if private.is_dir():
-            (private / "autograde.log").write_text(log)
-        return (0 if result.get("success") else 1), log
-
-
-def _worker_main() -> int:
-    """The grading worker: one JSON job per line on stdin, one JSON result per line on stdout."""
-    from nbgrader.converters import Autograde
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log
-    from traitlets.config.loader import PyFileConfigLoader
-
-    results = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # whatever else prints goes to the log, never into the results
-    sys.stdout = sys.stderr
-    for line in sys.stdin:
-        job = json.loads(line)
-        try:
-            config = PyFileConfigLoader("nbgrader_config.py", path=job["root"]).load_config()
-            for section, values in job["settings"].items():
-                for key, value in values.items():
-                    config[section][key] = value
-            coursedir = CourseDirectory(config=config)
-            coursedir.assignment_id = job["assignment"]
-            coursedir.student_id = job["student"]
-            app = Autograde(coursedir=coursedir, config=config)
-            app.force = True
-            app.create_student = True
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = capture_log(app)
-        except Exception as error:  # reported to the grader as this submission's failure
-            result = {"success": False, "error": f"{type(error).__name__}: {error}", "log": ""}
-        results.write(json.dumps(result, default=str) + "\n")
-        results.flush()
-    return 0
 
 
 def _count_notebooks(course: Course, assignment: str) -> int:
@@ -653,9 +503,3 @@ def export_grades(course: Course, to: str | os.PathLike | None = None) -> list[d
             writer.writeheader()
             writer.writerows(rows)
     return rows
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--worker"]:
-        sys.exit(_worker_main())
-    sys.exit("usage: python -m autograder.pipeline --worker  (the grading worker; instructors use course-grade)")

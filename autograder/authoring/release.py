@@ -1,12 +1,12 @@
 """Regenerate the learners' notebooks in ``exercises/`` from ``solutions/`` with nbgrader, or check them.
 
-    python -m autograder.release                 # every assignment under solutions/
-    python -m autograder.release 01-labeling-functions
-    python -m autograder.release --check         # exit 1 if exercises/ differs from a fresh release
+    python -m autograder.authoring.release                 # every assignment under solutions/
+    python -m autograder.authoring.release 01-labeling-functions
+    python -m autograder.authoring.release --check         # exit 1 if exercises/ differs from a fresh release
 
 Both run nbgrader's own ``generate_assignment`` in a throw-away course directory
 that has the repository's nbgrader settings (see
-:func:`autograder.submissions.make_course`), from any working directory. Writing
+:func:`autograder.authoring.layout.make_course`), from any working directory. Writing
 then replaces ``exercises/<slug>/`` with the result; ``--check`` only compares
 (the nbdev way: regenerate, then fail on any difference), and prints which files
 differ and a short diff of each.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.submissions import REPO_ROOT, make_course, slugs
+from autograder.authoring.layout import REPO_ROOT, make_course, slugs
 
 __all__ = ["check", "diff_trees", "generate", "main", "normalise"]
 
@@ -112,7 +112,7 @@ def check(slug_list: list[str] | None = None, root: Path = REPO_ROOT) -> list[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.release", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.authoring.release", description=__doc__.split("\n")[0])
     parser.add_argument("slugs", nargs="*", help="assignments to regenerate (default: all under solutions/)")
     parser.add_argument("--check", action="store_true", help="fail if exercises/ differs from a fresh release")
     args = parser.parse_args(argv)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         problems = check(args.slugs or None)
         if problems:
-            print("exercises/ is out of date; run `python -m autograder.release` and commit:", file=sys.stderr)
+            print("exercises/ is out of date; run `python -m autograder.authoring.release` and commit:", file=sys.stderr)
             for problem in problems:
                 print(f"  {problem}", file=sys.stderr)
             return 1

@@ -1,6 +1,6 @@
 """Find answers in what learners can download: solution code, hidden tests, mark schemes, held-out labels.
 
-    python -m autograder.leaks exercises _build/html
+    python -m autograder.authoring.leaks exercises _build/html
 
 Scans every text file under the given paths (notebooks by cell source and
 output, HTML with its tags stripped and entities decoded) for:
@@ -34,7 +34,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.submissions import REPO_ROOT
+from autograder.authoring.layout import REPO_ROOT
 
 __all__ = ["Leak", "find_leaks", "held_out_texts", "main", "secret_lines", "taught_lines"]
 
@@ -244,7 +244,7 @@ def find_leaks(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.leaks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.authoring.leaks", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", help="files or folders learners can download")
     parser.add_argument("--solutions-dir", default=str(REPO_ROOT / "solutions"))
     parser.add_argument("--chapters-dir", default=str(REPO_ROOT / "book"),

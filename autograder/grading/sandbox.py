@@ -12,7 +12,7 @@ or stop the batch. On Linux the grader runs, for each notebook::
              working files read-only and a home, /tmp and /dev/shm that are
              private, size-limited tmpfs mounts: nothing reaches the disk)
         setpriv (an unprivileged, per-run uid, no capabilities, no_new_privs)
-          python -m autograder.sandbox_runner   (nbclient + the Jupyter kernel)
+          python -m autograder.grading.runner   (nbclient + the Jupyter kernel)
 
 - Read-only binds are derived from the running interpreter (``sys.prefix``,
   ``sys.base_prefix``, ``sysconfig``) and from the course packages' own
@@ -64,7 +64,8 @@ from typing import Any
 
 import nbformat
 
-from autograder.sandbox_runner import KERNEL_DIED, NOT_RUN, TAMPERED, TIMED_OUT
+from autograder.grading.config import SandboxLimits, allow_unsandboxed_from_env
+from autograder.grading.runner import KERNEL_DIED, NOT_RUN, TAMPERED, TIMED_OUT
 
 __all__ = [
     "SandboxLimits",
@@ -93,49 +94,15 @@ class SandboxUnavailable(RuntimeError):
     """Isolation is not available here, and an unsandboxed run was not explicitly allowed."""
 
 
-@dataclass
-class SandboxLimits:
-    """Limits for one notebook. Times in seconds, sizes in MB."""
-
-    cell_timeout: float = 300.0
-    notebook_timeout: float = 1800.0
-    startup_timeout: float = 180.0
-    memory_mb: int = 3072
-    max_processes: int = 256
-    file_size_mb: int = 64
-    tmp_size_mb: int = 256
-    home_size_mb: int = 512
-    shm_size_mb: int = 64
-    max_open_files: int = 1024
-    max_output_bytes: int = 1_000_000
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> SandboxLimits:
-        """Defaults, then ``COURSE_CELL_TIMEOUT``, ``COURSE_NOTEBOOK_TIMEOUT``, ``COURSE_MEMORY_MB``,
-        ``COURSE_MAX_PROCESSES``, then explicit ``overrides``."""
-        limits = cls()
-        for name, env in (("cell_timeout", "COURSE_CELL_TIMEOUT"), ("notebook_timeout", "COURSE_NOTEBOOK_TIMEOUT"),
-                          ("memory_mb", "COURSE_MEMORY_MB"), ("max_processes", "COURSE_MAX_PROCESSES")):
-            if os.environ.get(env):
-                setattr(limits, name, type(getattr(limits, name))(float(os.environ[env])))
-        for name, value in overrides.items():
-            if value is not None:
-                setattr(limits, name, value)
-        return limits
-
-
-def allow_unsandboxed_from_env() -> bool:
-    return os.environ.get("COURSE_ALLOW_UNSANDBOXED", "").strip().lower() in {"1", "true", "yes"}
-
-
 # --------------------------------------------------------------------------- what the sandbox sees
 
 
 def _course_paths() -> list[Path]:
+    import autograder
     import labeling_labs
     from labeling_labs.resources import data_root
 
-    return [Path(labeling_labs.__file__).resolve().parent, Path(__file__).resolve().parent, data_root()]
+    return [Path(labeling_labs.__file__).resolve().parent, Path(autograder.__file__).resolve().parent, data_root()]
 
 
 def read_only_paths() -> list[Path]:
@@ -387,7 +354,7 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
         work, etc = _prepare_dirs(Path(tmp), uid)
         if source_dir:
             _copy_working_files(Path(source_dir), work, uid if sandboxed else None)
-        inner = [sys.executable, "-m", "autograder.sandbox_runner"]
+        inner = [sys.executable, "-m", "autograder.grading.runner"]
         if sandboxed:
             cmd = sandbox_command(work, limits, uid=uid, etc_dir=etc, inner=inner)
             env = None

@@ -1,9 +1,9 @@
 """Run one notebook inside the grading sandbox and stream each executed cell back to the grader.
 
 This module is the only grading code that runs *inside* the sandbox (see
-:mod:`autograder.sandbox`). The grader starts it as::
+:mod:`autograder.grading.sandbox`). The grader starts it as::
 
-    python -m autograder.sandbox_runner  < job.json  > events.jsonl
+    python -m autograder.grading.runner  < job.json  > events.jsonl
 
 and writes the job (the notebook and the limits) to its standard input. The
 runner starts a Jupyter kernel, executes the code cells one by one with

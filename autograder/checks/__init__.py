@@ -1,0 +1,45 @@
+"""What learners' test cells import: the checks, and nothing of the instructor's machinery.
+
+- :mod:`autograder.checks.core` -- the contract every check keeps: :class:`CheckFailed`,
+  :class:`NotAnswered`, :func:`expect`, :func:`call_safely`, :func:`show`, messages;
+- :mod:`autograder.checks.lf`, :mod:`~autograder.checks.tf`, :mod:`~autograder.checks.sf` --
+  the checks of labs 1, 2 and 3.
+
+This package imports only :mod:`labeling_labs` and the libraries the labs use; never
+:mod:`autograder.grading` nor :mod:`autograder.authoring` (a test enforces it), so that
+what the sandbox binds into a learner's kernel is exactly this folder and the course package.
+"""
+
+from autograder.checks.core import (
+    CheckFailed,
+    NotAnswered,
+    call_safely,
+    expect,
+    held_out_split,
+    is_stub,
+    partial_credit,
+    passed,
+    quietly,
+    require_answer,
+    require_function,
+    show,
+    unchanged_after,
+    unwrap,
+)
+
+__all__ = [
+    "CheckFailed",
+    "NotAnswered",
+    "call_safely",
+    "expect",
+    "held_out_split",
+    "is_stub",
+    "partial_credit",
+    "passed",
+    "quietly",
+    "require_answer",
+    "require_function",
+    "show",
+    "unchanged_after",
+    "unwrap",
+]

@@ -1,0 +1,174 @@
+"""Synthetic submissions for the tests and the benchmarks (never imported by the product).
+
+A *submission* is a notebook a learner could hand in, built from the course's own
+notebooks so that it always matches the current assignment:
+
+- :func:`blank_submission` -- the release as downloaded: nothing answered;
+- :func:`perfect_submission` -- the release with every answer cell filled in
+  from the solution notebook (its ``### BEGIN/END SOLUTION`` marker lines
+  removed): what a learner who answered everything correctly hands in;
+- :func:`with_answers` -- any submission with some answer cells replaced,
+  e.g. by the wrong answers of ``tests/fixtures/<slug>.py``
+  (:func:`load_wrong_answers`).
+
+:func:`~autograder.authoring.layout.make_course` (re-exported here) lays out a
+temporary nbgrader course directory, and :func:`grade_with_nbgrader` runs the real
+``nbgrader autograde`` there and reads the scores back from the gradebook.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import re
+import runpy
+from collections.abc import Mapping
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+from nbgrader import utils
+
+from autograder.authoring.layout import (
+    REPO_ROOT,
+    SUBMISSION_TIMESTAMP,
+    add_submission,
+    course_config_text,
+    generate_release,
+    make_course,
+    nbgrader_command,
+    release_path,
+    repo_nbgrader_config,
+    run_nbgrader,
+    slugs,
+    solution_path,
+)
+
+__all__ = [
+    "REPO_ROOT",
+    "SOLUTION_BEGIN",
+    "SUBMISSION_TIMESTAMP",
+    "add_submission",
+    "SOLUTION_END",
+    "answer_cells",
+    "autograded_cells",
+    "blank_submission",
+    "course_config_text",
+    "generate_release",
+    "grade_with_nbgrader",
+    "load_wrong_answers",
+    "make_course",
+    "nbgrader_command",
+    "perfect_submission",
+    "release_path",
+    "repo_nbgrader_config",
+    "slugs",
+    "solution_path",
+    "strip_solution_markers",
+    "with_answers",
+]
+
+SOLUTION_BEGIN = "### BEGIN SOLUTION"
+SOLUTION_END = "### END SOLUTION"
+_MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*$")
+
+
+# -- cells ---------------------------------------------------------------------------------------
+
+
+def answer_cells(nb: NotebookNode) -> dict[str, NotebookNode]:
+    """The answer cells (nbgrader ``solution: true``) of a notebook, by ``grade_id``."""
+    return {cell.metadata.nbgrader.grade_id: cell for cell in nb.cells
+            if utils.is_solution(cell) and cell.metadata.nbgrader.get("grade_id")}
+
+
+def autograded_cells(nb: NotebookNode) -> dict[str, float]:
+    """The autograded test cells of a notebook (code cells with ``grade: true`` and no solution): points by id."""
+    return {cell.metadata.nbgrader.grade_id: float(cell.metadata.nbgrader.get("points", 0))
+            for cell in nb.cells if utils.is_grade(cell) and not utils.is_solution(cell) and cell.cell_type == "code"}
+
+
+# -- submissions -----------------------------------------------------------------------------------
+
+
+def strip_solution_markers(source: str) -> str:
+    """A solution cell's source with its ``### BEGIN/END SOLUTION`` lines removed (the answer kept)."""
+    return "\n".join(line for line in source.split("\n") if not _MARKER_LINE.match(line))
+
+
+def _release_notebook(slug: str) -> NotebookNode:
+    path = release_path(slug)
+    if path.is_file():
+        return nbformat.read(path, as_version=4)
+    raise FileNotFoundError(
+        f"No release for {slug!r} at {path.relative_to(REPO_ROOT)}: run `python -m autograder.authoring.release {slug}`."
+    )
+
+
+def blank_submission(slug: str) -> NotebookNode:
+    """The release notebook as a learner downloads it: every answer still the stub."""
+    return _release_notebook(slug)
+
+
+def perfect_submission(slug: str) -> NotebookNode:
+    """The release with every answer cell filled in from the solution notebook (markers stripped)."""
+    solution = nbformat.read(solution_path(slug), as_version=4)
+    answers = {gid: strip_solution_markers(cell.source) for gid, cell in answer_cells(solution).items()}
+    return with_answers(blank_submission(slug), answers)
+
+
+def with_answers(nb: NotebookNode, answers: Mapping[str, str]) -> NotebookNode:
+    """A copy of ``nb`` whose answer cells named in ``answers`` (``grade_id -> source``) get new sources."""
+    result = copy.deepcopy(nb)
+    cells = answer_cells(result)
+    unknown = sorted(set(answers) - set(cells))
+    if unknown:
+        raise KeyError(f"No answer cell with grade_id {', '.join(unknown)}; answer cells are {sorted(cells)}.")
+    for grade_id, source in answers.items():
+        cells[grade_id].source = source
+    return result
+
+
+def load_wrong_answers(slug: str, root: Path | None = None) -> dict:
+    """``WRONG_ANSWERS`` of ``tests/fixtures/<slug>.py`` (``{}`` when that file does not exist)."""
+    path = Path(root or REPO_ROOT) / "tests" / "fixtures" / f"{slug}.py"
+    if not path.is_file():
+        return {}
+    wrong = runpy.run_path(str(path)).get("WRONG_ANSWERS")
+    if not isinstance(wrong, dict):
+        raise ValueError(f"{path.name} must define a dict WRONG_ANSWERS.")
+    return wrong
+
+
+# -- course directories ----------------------------------------------------------------------------
+
+
+def grade_with_nbgrader(
+    course_dir: Path | str, slug: str, *, timeout: float | None = None
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Run the real ``nbgrader autograde <slug>`` in ``course_dir`` and read every score from its gradebook.
+
+    Returns ``{student_id: {grade_id: (score, max_score)}}`` for every graded cell
+    (manually graded cells score 0 until an instructor grades them).
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    course_dir = Path(course_dir).resolve()
+    run_nbgrader(course_dir, "autograde", slug, "--force", timeout=timeout)
+    students = sorted(p.name for p in (course_dir / "submitted").iterdir() if (p / slug).is_dir())
+    scores: dict[str, dict[str, tuple[float, float]]] = {}
+    with Gradebook("sqlite:///" + str(course_dir / "gradebook.db")) as gradebook:
+        for student in students:
+            try:
+                notebook = gradebook.find_submission_notebook(slug, slug, student)
+            except MissingEntry:
+                raise RuntimeError(f"nbgrader did not grade {student}'s {slug}.") from None
+            scores[student] = {
+                grade.name: (float(grade.score or 0.0), float(grade.max_score)) for grade in notebook.grades
+            }
+    return scores
+
+
+def now_timestamp() -> str:
+    """The current time in nbgrader's timestamp format (for real, non-synthetic submissions)."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
