@@ -58,7 +58,7 @@ from autograder.grading.config import (
     load_course,
     nbgrader_env,
 )
-from autograder.grading.sandbox import REPORT_NAME, SandboxUnavailable, sandbox_status
+from autograder.grading.sandbox import REPORT_NAME, SandboxUnavailable, refusal, sandbox_status
 from autograder.grading.worker import GradingWorker
 
 __all__ = ["Course", "Outcome", "autograde", "export_grades", "inspect_submission", "load_course"]
@@ -314,8 +314,7 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
     unsandboxed = allow_unsandboxed_from_env() if unsandboxed is None else unsandboxed
     ok, why = sandbox_status()
     if not unsandboxed and not ok:
-        raise SandboxUnavailable(f"refusing to grade: no sandbox here ({why}). Install bubblewrap, or pass "
-                                 "--unsandboxed (COURSE_ALLOW_UNSANDBOXED=1) to grade WITHOUT isolation.")
+        raise refusal(why)
     if unsandboxed:
         banner = "!" * 78
         log(f"{banner}\nUNSANDBOXED GRADING: student code runs WITHOUT isolation "

@@ -84,6 +84,8 @@ SANDBOX_HOME = "/home/student"
 FILES_DIR = "/srv/submission"
 #: Environment variables that never enter the sandbox, even with a ``COURSE_`` prefix.
 SECRET_PATTERN = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.I)
+#: Settings that stay with the grader: consent to grade unsandboxed, and where private held-out data lives.
+PRIVATE_VARIABLES = {"COURSE_ALLOW_UNSANDBOXED", "COURSE_HELD_OUT", "COURSE_HELD_OUT_SHA256"}
 #: Extra seconds the grader waits beyond a limit before it kills the sandbox itself.
 GRACE_SECONDS = 10.0
 #: Fresh uids for sandboxed runs come from this range (unprivileged, unlikely to own anything).
@@ -97,12 +99,29 @@ class SandboxUnavailable(RuntimeError):
 # --------------------------------------------------------------------------- what the sandbox sees
 
 
-def _course_paths() -> list[Path]:
+def course_packages() -> dict[str, Path]:
+    """The folders of the course packages *this* grader imported (a course folder may hold copies)."""
     import autograder
     import labeling_labs
+
+    return {"autograder": Path(autograder.__file__).resolve().parent,
+            "labeling_labs": Path(labeling_labs.__file__).resolve().parent}
+
+
+def import_path() -> str:
+    """``PYTHONPATH`` inside the sandbox: the parents of the bound course packages, so that the runner and
+    the kernel import exactly the code the grader bound (ahead of any installed or editable copy)."""
+    parents: list[str] = []
+    for folder in course_packages().values():
+        if str(folder.parent) not in parents:
+            parents.append(str(folder.parent))
+    return os.pathsep.join(parents)
+
+
+def _course_paths() -> list[Path]:
     from labeling_labs.resources import data_root
 
-    return [Path(labeling_labs.__file__).resolve().parent, Path(autograder.__file__).resolve().parent, data_root()]
+    return [*course_packages().values(), data_root()]
 
 
 def read_only_paths() -> list[Path]:
@@ -148,6 +167,8 @@ def sandbox_env(uid: int) -> dict[str, str]:
         "LC_ALL": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONPATH": import_path(),
         "MPLBACKEND": "agg",
         "JUPYTER_PLATFORM_DIRS": "1",
         "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
@@ -162,7 +183,7 @@ def sandbox_env(uid: int) -> dict[str, str]:
         "TOKENIZERS_PARALLELISM": "false",
     }
     for name, value in os.environ.items():
-        if name.startswith("COURSE_") and not SECRET_PATTERN.search(name) and name != "COURSE_ALLOW_UNSANDBOXED":
+        if name.startswith("COURSE_") and not SECRET_PATTERN.search(name) and name not in PRIVATE_VARIABLES:
             env[name] = value
     if os.environ.get("NBGRADER_EXECUTION"):
         env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
@@ -174,7 +195,7 @@ def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: 
     """The ``prlimit … bwrap … setpriv … <inner>`` command line for one run."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed: `apt-get install bubblewrap`")
+        raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed (Debian/Ubuntu: `apt-get install bubblewrap`)")
     root = os.geteuid() == 0
     cmd = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
@@ -195,7 +216,21 @@ def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: 
         if os.path.islink(system_dir):
             cmd += ["--symlink", os.readlink(system_dir), system_dir]
             made.add(system_dir)
+    # Every writable place is a size-limited tmpfs that vanishes with the sandbox, so no notebook can fill
+    # the grader's disk (RLIMIT_FSIZE alone bounds one file, not their number). They are mounted *first*:
+    # bubblewrap applies its arguments in order, so a read-only bind made before a tmpfs on /tmp (a venv or
+    # a course under /tmp, /dev/shm or the home) would vanish under it. The working folder's files are
+    # bound read-only at FILES_DIR and the runner copies them into the home before the kernel starts.
+    cmd += ["--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(limits.shm_size_mb * 2**20), "--tmpfs", "/dev/shm",
+            "--perms", "1777", "--size", str(limits.tmp_size_mb * 2**20), "--tmpfs", "/tmp",
+            "--perms", "0755", "--dir", "/home",
+            "--perms", "1777", "--size", str(limits.home_size_mb * 2**20), "--tmpfs", SANDBOX_HOME]
+    made.update({"/proc", "/dev", "/dev/shm", "/tmp", "/home", SANDBOX_HOME})
     for path in binds:
+        if path == Path(SANDBOX_HOME) or Path(SANDBOX_HOME) in path.parents:
+            raise SandboxUnavailable(f"{path} lies in the sandbox's own home folder {SANDBOX_HOME}, which the "
+                                     "sandbox replaces: install the course elsewhere")
         ensure_parents(path)
         cmd += ["--ro-bind", str(path), str(path)]
         made.add(str(path))
@@ -205,15 +240,7 @@ def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: 
         if os.path.exists(f"/etc/{name}"):
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     cmd += ["--ro-bind", str(etc_dir / "passwd"), "/etc/passwd", "--ro-bind", str(etc_dir / "group"), "/etc/group"]
-    # Every writable place is a size-limited tmpfs that vanishes with the sandbox, so no notebook can fill
-    # the grader's disk (RLIMIT_FSIZE alone bounds one file, not their number). The working folder's files
-    # are bound read-only at FILES_DIR and the runner copies them into the home before the kernel starts.
-    cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(limits.shm_size_mb * 2**20), "--tmpfs", "/dev/shm",
-            "--perms", "1777", "--size", str(limits.tmp_size_mb * 2**20), "--tmpfs", "/tmp",
-            "--perms", "0755", "--dir", "/home",
-            "--perms", "1777", "--size", str(limits.home_size_mb * 2**20), "--tmpfs", SANDBOX_HOME,
-            "--perms", "0755", "--dir", str(Path(FILES_DIR).parent),
+    cmd += ["--perms", "0755", "--dir", str(Path(FILES_DIR).parent),
             "--ro-bind", str(workdir), FILES_DIR, "--chdir", SANDBOX_HOME, "--clearenv"]
     for name, value in sandbox_env(uid).items():
         cmd += ["--setenv", name, value]
@@ -256,28 +283,50 @@ _STATUS_CACHE: tuple[bool, str] | None = None
 
 
 def sandbox_status(refresh: bool = False) -> tuple[bool, str]:
-    """``(True, "bubblewrap …")`` if a sandbox can be made here, else ``(False, reason)``."""
+    """``(True, "bubblewrap …")`` if a sandbox can be made here, else ``(False, reason)``.
+
+    The probe is the real thing: the sandbox this grader would make, with an interpreter inside that
+    imports the course packages and reports where it found them; they must be the folders the
+    grader bound (a course folder may hold copies of its own). The reason names the cause: a
+    missing program, bubblewrap's own error, or a package imported from elsewhere.
+    """
     global _STATUS_CACHE
     if _STATUS_CACHE is not None and not refresh:
         return _STATUS_CACHE
     if not sys.platform.startswith("linux"):
         _STATUS_CACHE = (False, f"the sandbox needs Linux (bubblewrap); this is {sys.platform}")
         return _STATUS_CACHE
+    probe = ("import os, autograder, labeling_labs; "
+             "print(os.getuid(), os.path.dirname(autograder.__file__), os.path.dirname(labeling_labs.__file__))")
     try:
         with tempfile.TemporaryDirectory(prefix="course-sandbox-probe-") as tmp:
             work, etc = _prepare_dirs(Path(tmp), uid := _fresh_uid())
             cmd = sandbox_command(work, SandboxLimits(), uid=uid, etc_dir=etc,
-                                  inner=[sys.executable, "-c", "import os; print(os.getuid())"])
+                                  inner=[sys.executable, "-s", "-P", "-c", probe])
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
-            _STATUS_CACHE = (False, f"bubblewrap failed here: {done.stderr.strip()[-300:]}")
+            error = done.stderr.strip()[-400:] or f"exit code {done.returncode}, no message"
+            _STATUS_CACHE = (False, f"bubblewrap is installed but could not run the grader's interpreter in a "
+                                    f"sandbox: {error}")
         else:
-            _STATUS_CACHE = (True, f"bubblewrap sandbox (inner uid {done.stdout.strip()})")
+            inner_uid, *found = done.stdout.split()
+            expected = [str(p) for p in course_packages().values()]
+            if found != expected:
+                _STATUS_CACHE = (False, f"inside the sandbox the course packages were imported from {found}, not "
+                                        f"from the folders the grader bound ({expected})")
+            else:
+                _STATUS_CACHE = (True, f"bubblewrap sandbox (inner uid {inner_uid})")
     except SandboxUnavailable as error:
         _STATUS_CACHE = (False, str(error))
     except (OSError, subprocess.SubprocessError) as error:
         _STATUS_CACHE = (False, f"bubblewrap could not start: {error}")
     return _STATUS_CACHE
+
+
+def refusal(why: str) -> SandboxUnavailable:
+    """The one refusal to grade without a sandbox: what went wrong, and the explicit way out."""
+    return SandboxUnavailable(f"refusing to run student code without a sandbox: {why}. To grade WITHOUT "
+                              "isolation anyway, pass --unsandboxed (or set COURSE_ALLOW_UNSANDBOXED=1).")
 
 
 def _fresh_uid() -> int:
@@ -339,9 +388,7 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
     if sandboxed:
         ok, why = sandbox_status()
         if not ok:
-            raise SandboxUnavailable(
-                f"refusing to run student code without a sandbox: {why}. Install bubblewrap, or pass "
-                "--unsandboxed (COURSE_ALLOW_UNSANDBOXED=1) to grade WITHOUT isolation.")
+            raise refusal(why)
     report = RunReport(sandboxed=sandboxed)
     report.isolation = sandbox_status()[1] if sandboxed else "NONE: unsandboxed run (separate process, rlimits only)"
     executed = copy.deepcopy(nb)
@@ -354,7 +401,7 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
         work, etc = _prepare_dirs(Path(tmp), uid)
         if source_dir:
             _copy_working_files(Path(source_dir), work, uid if sandboxed else None)
-        inner = [sys.executable, "-m", "autograder.grading.runner"]
+        inner = [sys.executable, "-s", "-P", "-m", "autograder.grading.runner"]
         if sandboxed:
             cmd = sandbox_command(work, limits, uid=uid, etc_dir=etc, inner=inner)
             env = None
