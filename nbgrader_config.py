@@ -38,7 +38,7 @@ c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "300"))
 # without isolation (and then every notebook's log says so). The list holds import paths, not classes,
 # so that this configuration can be copied into other course folders as plain values.
 c.Autograde.autograde_preprocessors = [
-    "autograder.grading.sandbox.SandboxedExecute",
+    "autograder.grading.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -46,11 +46,9 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-c.SandboxedExecute.timeout = float(os.environ.get("COURSE_CELL_TIMEOUT", "300"))
-c.SandboxedExecute.notebook_timeout = float(os.environ.get("COURSE_NOTEBOOK_TIMEOUT", "1800"))
-c.SandboxedExecute.memory_mb = int(os.environ.get("COURSE_MEMORY_MB", "3072"))
-c.SandboxedExecute.max_processes = int(os.environ.get("COURSE_MAX_PROCESSES", "256"))
-c.SandboxedExecute.unsandboxed = os.environ.get("COURSE_ALLOW_UNSANDBOXED", "").lower() in {"1", "true", "yes"}
+# Its limits default to autograder.grading.config.SandboxLimits, read from COURSE_CELL_TIMEOUT,
+# COURSE_NOTEBOOK_TIMEOUT, COURSE_MEMORY_MB and COURSE_MAX_PROCESSES; set them here to fix them for the course,
+# e.g. c.SandboxedExecute.memory_mb = 4096.
 
 # The exchange, for release_assignment / fetch_assignment / submit / collect on one machine or a
 # JupyterHub with a shared folder. COURSE_EXCHANGE overrides it (the tests use a temporary one).

@@ -18,13 +18,13 @@ import nbformat
 import pytest
 
 from autograder.grading.config import SandboxLimits
-from autograder.grading.runner import KERNEL_DIED, NOT_RUN
+from autograder.grading.execute import run_notebook
+from autograder.grading.protocol import KERNEL_DIED, NOT_RUN
 from autograder.grading.sandbox import (
     SandboxUnavailable,
     _fresh_uid,
     _prepare_dirs,
     read_only_paths,
-    run_notebook,
     sandbox_command,
     sandbox_env,
     sandbox_status,

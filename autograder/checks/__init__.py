@@ -13,6 +13,7 @@ what the sandbox binds into a learner's kernel is exactly this folder and the co
 from autograder.checks.core import (
     CheckFailed,
     NotAnswered,
+    call_each,
     call_safely,
     expect,
     held_out_split,
@@ -30,6 +31,7 @@ from autograder.checks.core import (
 __all__ = [
     "CheckFailed",
     "NotAnswered",
+    "call_each",
     "call_safely",
     "expect",
     "held_out_split",

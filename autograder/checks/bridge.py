@@ -105,14 +105,11 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-_MUTABLE = (list, dict)
-
-
 def _is_mutable(value: Any) -> bool:
     import numpy as np
     import pandas as pd
 
-    return isinstance(value, _MUTABLE | pd.Series | pd.DataFrame | np.ndarray)
+    return isinstance(value, (list, dict, pd.Series, pd.DataFrame, np.ndarray))
 
 
 def _call(func: Any, args: list, kwargs: dict) -> dict:

@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_BYTES", "CodecError", "decode", "dumps", "encode", "loads"]
+__all__ = ["MAX_BYTES", "MISSING", "CodecError", "decode", "dumps", "encode", "loads", "parse"]
 
 #: The largest message either side accepts (a reply larger than this is the learner's problem).
 MAX_BYTES = 64 * 2**20
@@ -76,6 +76,8 @@ def encode(value: Any, ref: Callable[[Any], int] | None = None, _depth: int = 0)
         raise CodecError(f"data nested more than {MAX_DEPTH} levels deep")
     if value is None or value is True or value is False:
         return value
+    if value is Ellipsis:  # the stub of a released notebook: "not answered yet", not an object
+        return {"$": "ellipsis"}
     # exact plain types first; subclasses are sent as their base value, never as themselves
     if isinstance(value, int):
         return int.__int__(value)
@@ -97,10 +99,14 @@ def encode(value: Any, ref: Callable[[Any], int] | None = None, _depth: int = 0)
             return _encode_array(value, ref, _depth)
     if pd is not None:
         if isinstance(value, pd.Series):
+            # a data point may also carry fields set as attributes (`x.polarity = ...` on a Series sets an
+            # attribute, not an index label): they travel too
+            fields = {k: encode(v, ref, _depth + 1) for k, v in vars(value).items()
+                      if type(k) is str and not k.startswith("_")}
             return {"$": "series", "name": _encode_key(value.name, ref, _depth),
                     "index": [encode(v, ref, _depth + 1) for v in value.index.tolist()],
                     "values": [encode(v, ref, _depth + 1) for v in value.tolist()],
-                    "dtype": str(value.dtype)}
+                    "dtype": str(value.dtype), "fields": fields}
         if isinstance(value, pd.DataFrame):
             columns = list(value.columns)
             return {"$": "frame", "columns": [encode(c, ref, _depth + 1) for c in columns],
@@ -156,17 +162,21 @@ def dumps(value: Any, ref: Callable[[Any], int] | None = None) -> str:
 # --------------------------------------------------------------------------- decoding
 
 
-def loads(text: Any, make_ref: Callable[[dict], Any] | None = None) -> Any:
-    """Parse JSON ``text`` (a ``str`` of at most :data:`MAX_BYTES`) and :func:`decode` it."""
+def parse(text: Any) -> Any:
+    """JSON ``text`` (a ``str`` of at most :data:`MAX_BYTES`) as JSON data, not yet decoded."""
     if type(text) is not str:
         raise CodecError(f"expected JSON text, got {type(text).__name__}")
     if len(text) > MAX_BYTES:
         raise CodecError(f"a message of {len(text)} characters is larger than {MAX_BYTES}")
     try:
-        data = json.loads(text)
-    except ValueError as error:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
         raise CodecError(f"not JSON: {error}") from None
-    return decode(data, make_ref)
+
+
+def loads(text: Any, make_ref: Callable[[dict], Any] | None = None) -> Any:
+    """:func:`parse` JSON ``text``, then :func:`decode` it."""
+    return decode(parse(text), make_ref)
 
 
 def decode(data: Any, make_ref: Callable[[dict], Any] | None = None, _depth: int = 0) -> Any:
@@ -214,6 +224,8 @@ def decode(data: Any, make_ref: Callable[[dict], Any] | None = None, _depth: int
             raise CodecError("bytes that are not base64") from None
     if tag == "missing":
         return MISSING
+    if tag == "ellipsis":
+        return Ellipsis
     if tag == "ndarray":
         return _decode_array(data, items("data"))
     if tag == "records":
@@ -330,7 +342,15 @@ def _decode_series(data: dict, make_ref, depth: int):
         raise CodecError("a series whose index and values differ in length")
     name = decode(data.get("name"), None, depth + 1)
     series = pd.Series(values, index=pd.Index(index, dtype=object) if index else None, name=name, dtype=object)
-    return _with_dtype(series, data.get("dtype"))
+    series = _with_dtype(series, data.get("dtype"))
+    fields = data.get("fields") or {}
+    if type(fields) is not dict:
+        raise CodecError("a series with malformed fields")
+    for key, value in fields.items():
+        if not key.isidentifier() or key.startswith("_") or hasattr(pd.Series, key):
+            raise CodecError(f"a series field named {key!r}")
+        object.__setattr__(series, key, decode(value, make_ref, depth + 1))
+    return series
 
 
 def _decode_frame(data: dict, make_ref, depth: int):

@@ -27,6 +27,7 @@ from typing import Any
 __all__ = [
     "CheckFailed",
     "NotAnswered",
+    "call_each",
     "call_safely",
     "expect",
     "held_out_split",
@@ -71,13 +72,21 @@ def show(value: Any, limit: int = SHOW_LIMIT) -> str:
 
 def unwrap(func: Any) -> Any:
     """The plain Python function inside a snorkel LF, TF or SF (or ``func`` itself)."""
+    from autograder.checks.remote import is_handle
+
+    if is_handle(func):
+        return func
     return getattr(func, "_f", func)
 
 
 def is_stub(value: Any) -> bool:
     """True for the stubs a released notebook holds: ``...``, or a function whose body is only ``...``."""
+    from autograder.checks.remote import describe, is_handle
+
     if value is Ellipsis:
         return True
+    if is_handle(value):
+        return describe(value).get("stub") is True
     inner = unwrap(value)
     code = getattr(inner, "__code__", None)
     return code is not None and code.co_code == _STUB_CODE
@@ -92,15 +101,17 @@ def require_answer(value: Any, name: str) -> Any:
 
 def require_function(func: Any, name: str, *, kind: type | tuple[type, ...] | None = None) -> Any:
     """Check that ``func`` is answered and callable (and an instance of ``kind``, e.g. ``LabelingFunction``)."""
+    from autograder.checks.remote import is_a, is_handle, type_name
+
     require_answer(func, name)
-    if kind is not None and not isinstance(func, kind):
+    if kind is not None and not is_a(func, kind):
         kinds = kind if isinstance(kind, tuple) else (kind,)
         wanted = " or ".join(k.__name__ for k in kinds)
         raise CheckFailed(
-            f"`{name}` is a {type(func).__name__}, not a {wanted}. "
+            f"`{name}` is a {type_name(func)}, not a {wanted}. "
             f"Did you forget the decorator, or return the wrong object?"
         )
-    if not callable(func):
+    if not callable(func) or (is_handle(func) and not func._course_info.get("callable")):
         raise CheckFailed(f"`{name}` is {show(func)}, which cannot be called. It should be a function.")
     return func
 
@@ -130,14 +141,39 @@ def call_safely(func: Callable, *args: Any, name: str, about: str = "") -> Any:
 
     ``about`` describes the input for the message, e.g. ``"the comment 'Check out my…'"``.
     """
+    from autograder.checks.codec import CodecError
+    from autograder.checks.remote import LearnerError
+
     try:
         with quietly():
             return func(*args)
-    except (NotAnswered, CheckFailed):
+    except (NotAnswered, CheckFailed, CodecError):
         raise
     except Exception as error:
         where = f" on {about}" if about else ""
-        raise CheckFailed(f"`{name}` raised {type(error).__name__}: {show(str(error))}{where}.") from None
+        kind, message = (error.type_name, error.message) if isinstance(error, LearnerError) else (
+            type(error).__name__, str(error))
+        if kind == "KeyboardInterrupt":
+            raise CheckFailed(f"`{name}` ran too long{where} and was stopped. Does it loop forever?") from None
+        raise CheckFailed(f"`{name}` raised {kind}: {show(message)}{where}.") from None
+
+
+def call_each(func: Callable, items: list, *, name: str, about: Callable[[Any], str] | None = None) -> list:
+    """``[func(item) for item in items]`` with :func:`call_safely`'s messages; a learner's function behind
+    a handle is called over all items in one request to the kernel."""
+    from autograder.checks.remote import is_handle, map_remote
+
+    if not is_handle(func) or not items:
+        return [call_safely(func, item, name=name, about=about(item) if about else "") for item in items]
+    results = []
+    for item, (ok, value) in zip(items, map_remote(func, list(items)), strict=True):
+        if not ok:
+            where = f" on {about(item)}" if about else ""
+            if value.type_name == "KeyboardInterrupt":
+                raise CheckFailed(f"`{name}` ran too long{where} and was stopped. Does it loop forever?")
+            raise CheckFailed(f"`{name}` raised {value.type_name}: {show(value.message)}{where}.")
+        results.append(value)
+    return results
 
 
 def unchanged_after(func: Callable, point: Any, *, name: str) -> Any:

@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autograder.checks import CheckFailed, call_safely, expect, held_out_split, require_function, show
+from autograder.checks import (
+    CheckFailed,
+    call_each,
+    call_safely,
+    expect,
+    held_out_split,
+    require_function,
+    show,
+)
+from autograder.checks.remote import kernel_side
 from labeling_labs.constants import ABSTAIN, HAM, SPAM
 
 __all__ = [
@@ -119,10 +128,14 @@ def apply_lfs_safely(lfs: Sequence[Any], frame: pd.DataFrame, names: Sequence[st
     names = list(names) if names is not None else [str(getattr(lf, "name", f"lfs[{j}]")) for j, lf in enumerate(lfs)]
     matrix = np.full((len(points), len(lfs)), ABSTAIN, dtype=int)
     for j, lf in enumerate(lfs):
-        for i, point in enumerate(points):
-            about = f"the comment {show(point['text'], 60)}"
-            matrix[i, j] = _as_vote(call_safely(lf, point, name=names[j], about=about), names[j], about)
+        votes = call_each(lf, points, name=names[j], about=_about_comment)
+        for i, (point, vote) in enumerate(zip(points, votes, strict=True)):
+            matrix[i, j] = _as_vote(vote, names[j], _about_comment(point))
     return matrix
+
+
+def _about_comment(point: Any) -> str:
+    return f"the comment {show(point['text'], 60)}"
 
 
 def check_label_matrix(L: Any, name: str, *, rows: int, columns: int) -> np.ndarray:
@@ -176,6 +189,7 @@ def _count_strings(value: Any) -> int:
     return 0
 
 
+@kernel_side
 def memorisation_reasons(lf: Any, name: str) -> list[str]:
     """Why ``lf`` looks like it memorises comments rather than stating a rule (empty when it does not).
 

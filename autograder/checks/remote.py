@@ -42,8 +42,10 @@ __all__ = [
 _CHANNEL: Callable[[dict], dict] | None = None
 
 
-class KernelGone(RuntimeError):
-    """The learner's kernel stopped (or stopped answering) while a check asked it something."""
+class KernelGone(BaseException):
+    """The learner's kernel stopped (or stopped answering) while a check asked it something.
+
+    A ``BaseException``, so that no check's ``except Exception`` turns it into a wrong answer."""
 
 
 class LearnerError(Exception):
@@ -223,6 +225,12 @@ class Remote(_Handle):
     def __repr__(self) -> str:
         return self._course_info.get("repr", "<object>")
 
+    @property
+    def __class__(self):
+        """The checker's own class of the same name, where the checker has imported it (so ``isinstance(model,
+        LabelModel)`` holds for the learner's LabelModel); no method of it ever runs on the handle."""
+        return _known_class(self._course_info) or Remote
+
 
 # --------------------------------------------------------------------------- snorkel's objects
 
@@ -232,6 +240,19 @@ _SNORKEL_KINDS = {
     "snorkel.augmentation.tf.TransformationFunction": "tf",
     "snorkel.map.core.BaseMapper": "mapper",
 }
+
+
+def _known_class(info: dict) -> type | None:
+    import sys
+
+    for qualname in info.get("mro", []):
+        module_name, _, name = qualname.rpartition(".")
+        module = sys.modules.get(module_name)
+        if module is not None and module_name.split(".")[0] not in {"builtins", "__main__"}:
+            cls = getattr(module, name, None)
+            if isinstance(cls, type):
+                return cls
+    return None
 
 
 def _kind(info: dict) -> str | None:

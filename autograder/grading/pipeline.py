@@ -58,7 +58,8 @@ from autograder.grading.config import (
     load_course,
     nbgrader_env,
 )
-from autograder.grading.sandbox import REPORT_NAME, SandboxUnavailable, refusal, sandbox_status
+from autograder.grading.execute import REPORT_NAME
+from autograder.grading.sandbox import SandboxUnavailable, refusal, sandbox_status
 from autograder.grading.worker import GradingWorker
 
 __all__ = ["Course", "Outcome", "autograde", "export_grades", "inspect_submission", "load_course"]

@@ -1,160 +1,51 @@
-"""Run one notebook inside the grading sandbox and stream each executed cell back to the grader.
+"""Run one notebook inside the grading sandbox: the only grading code that runs *inside* it.
 
-This module is the only grading code that runs *inside* the sandbox (see
-:mod:`autograder.grading.sandbox`). The grader starts it as::
+The grader (:mod:`autograder.grading.execute`) starts it as::
 
-    python -m autograder.grading.runner  < job.json  > events.jsonl
+    python -s -P -m autograder.grading.runner   < job and commands (JSON lines)  > events (JSON lines)
 
-and writes the job (the notebook and the limits) to its standard input. The
-runner starts a Jupyter kernel, executes the code cells one by one with
-nbclient, and after each cell prints one JSON line on its standard output:
+It reads a :class:`~autograder.grading.protocol.RunnerJob` (the notebook, whose test cells hold no
+source, and the limits), starts a Jupyter kernel and executes the code cells one by one with
+nbclient, writing one event per step:
 
-- ``{"event": "started", ...}`` once the kernel is ready;
-- ``{"event": "cell-start", "index": i}`` before a cell runs (the grader's
-  per-cell watchdog keys on it);
-- ``{"event": "cell", "index": i, "cell": {...}}`` with the executed cell;
-- ``{"event": "kernel-died", "index": i, "reason": "..."}`` if the kernel stops;
-- ``{"event": "done"}`` at the end.
+- ``started`` once the kernel is ready; ``cell-start`` before each cell (the grader's watchdog
+  keys on it); ``cell`` with each executed cell's outputs, as soon as it has run;
+- at a test cell, ``check``: the grader runs the test in its checker, outside the sandbox, whose
+  questions about the learner's objects arrive here as ``rpc`` commands; the runner evaluates each
+  in the kernel (``autograder.checks.bridge.serve``, a silent execution) and answers
+  ``rpc-reply``, until ``check-done``;
+- ``kernel-died``, ``notebook-timeout`` or ``runner-error`` when the notebook cannot go on;
+  ``done`` at the end.
 
-Because every cell leaves the sandbox as soon as it has run, a sandbox that is
-killed (memory, CPU time, a hang) still hands back the cells before the
-failure: the grader keeps their credit and gives 0 to the rest.
+Because every cell leaves the sandbox as soon as it has run, a sandbox that is killed (memory, CPU
+time, a hang) still hands back the cells before the failure.
 
-Student code must not be able to forge these lines, read the hidden tests the
-runner holds, or tamper with the checks, so:
-
-- the runner makes itself non-dumpable before it reads the job: a process of
-  the same user (the kernel) can then neither read its memory nor open its
-  file descriptors through ``/proc``;
-- the kernel's own stdout and stderr go to a log file, never to the runner's
-  pipe, and the kernel only ever receives the cells it is asked to run (the
-  hidden tests of later cells stay in the runner);
-- before every graded test cell the runner runs :data:`GUARD` in the kernel,
-  which puts back what a notebook may have overridden (builtins, the
-  ``autograder`` modules, IPython's traceback and transformer hooks,
-  ``sys.excepthook``, display hooks, event callbacks); if the guard cannot
-  prove it ran, the test cell is not run and scores 0.
+The kernel never receives a test cell: hidden tests, their cases' expected answers and held-out
+labels stay in the checker. The learner's code can change anything in its kernel, the bridge
+included; that only changes its answers, which the checker reads as plain data. The kernel's own
+stdout and stderr go to a log file, never to the runner's pipe, and the runner makes itself
+non-dumpable so that the kernel (same uid) cannot read its memory or file descriptors.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import ctypes
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
 from typing import Any
 
-#: The messages the grader puts in a cell's error output when it stops a cell.
-KERNEL_DIED = "KernelDied"
-NOT_RUN = "NotRun"
-TAMPERED = "GraderIntegrityError"
-TIMED_OUT = "CellTimeoutError"
+from autograder.grading.protocol import TIMED_OUT, RunnerJob
+
+#: The note the grader writes into a cell that printed more than the limit.
 OUTPUT_LIMIT_NOTE = "[output truncated by the grader: this cell printed more than {limit} bytes]\n"
-
-#: Executed silently in the kernel before any notebook cell: remember what the guard restores.
-SNAPSHOT = r"""
-def _course_grade_snapshot():
-    import builtins, sys, types
-    ip = get_ipython()
-    snap = types.SimpleNamespace()
-    snap.builtins = dict(vars(builtins))
-    snap.sys = {name: getattr(sys, name) for name in (
-        "excepthook", "displayhook", "stdout", "stderr")}
-    snap.meta_path = list(sys.meta_path)
-    snap.path_hooks = list(sys.path_hooks)
-    snap.ip_dict = dict(vars(ip))
-    snap.classes = {}
-    for obj in (ip, getattr(ip, "kernel", None), getattr(ip, "displayhook", None),
-                getattr(ip, "display_pub", None), getattr(ip, "InteractiveTB", None)):
-        if obj is None:
-            continue
-        for cls in type(obj).__mro__:
-            if cls is object:
-                continue
-            snap.classes[cls] = dict(vars(cls))
-    snap.kernel_dict = dict(vars(ip.kernel)) if getattr(ip, "kernel", None) is not None else {}
-    snap.shell_handlers = dict(getattr(getattr(ip, "kernel", None), "shell_handlers", {}))
-    snap.callbacks = {name: list(cbs) for name, cbs in ip.events.callbacks.items()}
-    snap.ast_transformers = list(ip.ast_transformers)
-    snap.input_cleanup = list(ip.input_transformers_cleanup)
-    snap.input_post = list(ip.input_transformers_post)
-    snap.custom_tb = ip.CustomTB
-    snap.xmode = ip.InteractiveTB.mode
-    return snap
-_course_grade_state = _course_grade_snapshot()
-import sys as _course_grade_sys
-_course_grade_sys.modules["_course_grade_state"] = _course_grade_state
-del _course_grade_snapshot, _course_grade_state, _course_grade_sys
-"""
-
-#: Executed silently in the kernel before each graded test cell; ``{token}`` proves it ran to the end.
-GUARD = r"""
-def _course_grade_guard(token):
-    import builtins, sys, threading
-    snap = sys.modules["_course_grade_state"]
-    ip = get_ipython()
-    # builtins: put back every original name, drop the ones a notebook added
-    current = vars(builtins)
-    for name in [n for n in current if n not in snap.builtins]:
-        del current[name]
-    current.update(snap.builtins)
-    # interpreter hooks
-    for name, value in snap.sys.items():
-        setattr(sys, name, value)
-    sys.meta_path[:] = snap.meta_path
-    sys.path_hooks[:] = snap.path_hooks
-    sys.settrace(None)
-    sys.setprofile(None)
-    threading.settrace(None)
-    threading.setprofile(None)
-    # classes of the shell, kernel, display and traceback machinery
-    def code_like(value):
-        return callable(value) or isinstance(value, (property, staticmethod, classmethod))
-
-    for cls, attrs in snap.classes.items():
-        for name in [n for n in list(vars(cls)) if n not in attrs and code_like(vars(cls)[n])]:
-            try:
-                delattr(cls, name)
-            except (AttributeError, TypeError):
-                pass
-        for name, value in attrs.items():
-            if code_like(value) and vars(cls).get(name) is not value:
-                try:
-                    setattr(cls, name, value)
-                except (AttributeError, TypeError):
-                    pass
-    # instance attributes of the shell and the kernel (e.g. a replaced showtraceback or run_cell)
-    for obj, saved in ((ip, snap.ip_dict), (getattr(ip, "kernel", None), snap.kernel_dict)):
-        if obj is None:
-            continue
-        for name in [n for n in list(vars(obj)) if n not in saved and code_like(vars(obj)[n])]:
-            delattr(obj, name)
-        for name, value in saved.items():
-            if code_like(value) and vars(obj).get(name) is not value:
-                vars(obj)[name] = value
-    if getattr(ip, "kernel", None) is not None:
-        ip.kernel.shell_handlers.clear()
-        ip.kernel.shell_handlers.update(snap.shell_handlers)
-    for name, cbs in snap.callbacks.items():
-        ip.events.callbacks[name][:] = cbs
-    ip.ast_transformers[:] = snap.ast_transformers
-    ip.input_transformers_cleanup[:] = snap.input_cleanup
-    ip.input_transformers_post[:] = snap.input_post
-    ip.custom_exceptions = ()
-    ip.CustomTB = snap.custom_tb
-    ip.InteractiveTB.set_mode(mode=snap.xmode)
-    # the grading helpers: forget any patched copy, so the test cell imports them afresh from disk
-    for name in [n for n in list(sys.modules) if n == "autograder" or n.startswith("autograder.")]:
-        del sys.modules[name]
-    return token[::-1]
-_course_grade_answer = _course_grade_guard({token!r})
-del _course_grade_guard
-"""
+#: Seconds the runner waits for the kernel to answer after interrupting an over-long request.
+INTERRUPT_GRACE = 10.0
 
 
 def make_undumpable() -> bool:
@@ -178,43 +69,64 @@ class _Emitter:
         sys.stdout = sys.stderr
 
     def __call__(self, event: str, **fields: Any) -> None:
-        self._out.write(json.dumps({"event": event, **fields}) + "\n")
+        self._out.write(json.dumps({"event": event, **fields}, allow_nan=True) + "\n")
         self._out.flush()
 
 
-def _error_output(ename: str, evalue: str) -> dict:
-    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+def _size(content: Any) -> int:
+    try:
+        return len(json.dumps(content))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _limited_client_class():
     from nbclient import NotebookClient
+    from nbformat import from_dict
 
     class LimitedClient(NotebookClient):
-        """An nbclient that keeps at most ``max_output_bytes`` of output per cell (errors always kept)."""
+        """An nbclient that keeps at most ``max_output_bytes`` of output per cell, display updates included
+        (errors always kept, their tracebacks shortened)."""
 
         max_output_bytes = 1_000_000
-        _sizes: dict[int, int]
+
+        def _sizes(self) -> dict[int, int]:
+            return self.__dict__.setdefault("_course_sizes", {})
+
+        def _over(self, cell_index: int, extra: int) -> bool:
+            sizes = self._sizes()
+            if sizes.get(cell_index, 0) + extra <= self.max_output_bytes:
+                sizes[cell_index] = sizes.get(cell_index, 0) + extra
+                return False
+            return True
+
+        def _note(self, outs, cell_index: int) -> None:
+            sizes = self._sizes()
+            if sizes.get(cell_index, 0) <= self.max_output_bytes:
+                sizes[cell_index] = self.max_output_bytes + 1
+                outs.append(from_dict({"output_type": "stream", "name": "stdout",
+                                       "text": OUTPUT_LIMIT_NOTE.format(limit=self.max_output_bytes)}))
 
         def output(self, outs, msg, display_id, cell_index):  # noqa: D401 - nbclient hook
-            sizes = self.__dict__.setdefault("_sizes", {})
-            size = len(json.dumps(msg.get("content", {})))
-            used = sizes.get(cell_index, 0)
             if msg["msg_type"] == "error":
                 content = msg["content"]
-                content["traceback"] = [line[:2000] for line in content.get("traceback", [])[-40:]]
+                content["traceback"] = [str(line)[:2000] for line in content.get("traceback", [])[-40:]]
                 content["evalue"] = str(content.get("evalue", ""))[:2000]
                 return super().output(outs, msg, display_id, cell_index)
-            if used + size > self.max_output_bytes:
-                if used <= self.max_output_bytes:
-                    sizes[cell_index] = self.max_output_bytes + 1
-                    note = {"output_type": "stream", "name": "stdout",
-                            "text": OUTPUT_LIMIT_NOTE.format(limit=self.max_output_bytes)}
-                    from nbformat import from_dict
-
-                    outs.append(from_dict(note))
+            if self._over(cell_index, _size(msg.get("content", {}))):
+                self._note(outs, cell_index)
                 return None
-            sizes[cell_index] = used + size
             return super().output(outs, msg, display_id, cell_index)
+
+        def _update_display_id(self, display_id, msg):
+            # an update replaces outputs of (possibly earlier) cells: it counts against each of them
+            targets = self._display_id_map.get(display_id, {})
+            size = _size(msg.get("content", {}))
+            for cell_index, output_indices in list(targets.items()):
+                if self._over(cell_index, size * max(1, len(output_indices))):
+                    self._note(self.nb.cells[cell_index].outputs, cell_index)
+                    return None
+            return super()._update_display_id(display_id, msg)
 
     return LimitedClient
 
@@ -236,11 +148,11 @@ def _on_cell_executed(cell, cell_index, execute_reply):
     }))
 
 
-async def _silent(client, code: str, timeout: float, expression: str | None = None) -> dict | None:
-    """Run ``code`` in the kernel without output; return the reply content (or None on timeout)."""
-    kc = client.kc
-    exprs = {"answer": expression} if expression else {}
-    msg_id = kc.execute(code, silent=True, store_history=False, user_expressions=exprs, allow_stdin=False)
+class KernelStuck(RuntimeError):
+    """The kernel did not answer a request, even after an interrupt."""
+
+
+async def _shell_reply(kc, msg_id: str, timeout: float) -> dict | None:
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
@@ -254,6 +166,32 @@ async def _silent(client, code: str, timeout: float, expression: str | None = No
             continue
         if msg["parent_header"].get("msg_id") == msg_id:
             return msg["content"]
+
+
+async def _evaluate(client, request_text: str, timeout: float) -> str:
+    """Evaluate one checker request in the kernel; return the bridge's reply (JSON text)."""
+    expression = f"__import__('autograder.checks.bridge', fromlist=['serve']).serve({request_text!r})"
+    kc = client.kc
+    msg_id = kc.execute("", silent=True, store_history=False, user_expressions={"r": expression},
+                        allow_stdin=False)
+    content = await _shell_reply(kc, msg_id, timeout)
+    if content is None:
+        await client.km.interrupt_kernel()
+        content = await _shell_reply(kc, msg_id, INTERRUPT_GRACE)
+        if content is None:
+            raise KernelStuck(f"the kernel did not answer within {timeout:g} s, nor after an interrupt")
+    result = (content.get("user_expressions") or {}).get("r") or {}
+    if result.get("status") != "ok":
+        reason = f"{result.get('ename', 'Error')}: {result.get('evalue', '')}"[:500]
+        return json.dumps({"ok": False, "error": f"the kernel could not evaluate the request ({reason})"})
+    text = (result.get("data") or {}).get("text/plain", "")
+    try:
+        value = ast.literal_eval(text) if isinstance(text, str) and len(text) < 80 * 2**20 else None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = None
+    if type(value) is not str:
+        return json.dumps({"ok": False, "error": "the kernel's answer was not the bridge's reply"})
+    return value
 
 
 def _kernel_peak_mb(client) -> float:
@@ -274,11 +212,6 @@ def _children_peak_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-
-
-def _is_graded_code(cell: dict) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 def _death_reason(client) -> str:
@@ -311,75 +244,102 @@ def _copy_files_in(source: str) -> None:
             shutil.copyfile(os.path.join(folder, name), os.path.join(target, name), follow_symlinks=False)
 
 
-async def run_job(job: dict, emit: _Emitter) -> None:
+def _check_packages(expected: dict) -> str | None:
+    """None if the course packages come from the folders the grader bound, else why not."""
+    import importlib
+
+    for name, folder in expected.items():
+        module = importlib.import_module(name)
+        found = os.path.dirname(os.path.abspath(module.__file__))
+        if found != folder:
+            return f"the runner imported {name} from {found}, not from the folder the grader bound ({folder})"
+    return None
+
+
+class _Commands:
+    """The grader's commands on stdin, read line by line off the event loop."""
+
+    def __init__(self) -> None:
+        self._stdin = sys.stdin.buffer
+
+    async def next(self) -> dict:
+        line = await asyncio.get_running_loop().run_in_executor(None, self._stdin.readline)
+        if not line:
+            raise EOFError("the grader closed the runner's input")
+        return json.loads(line)
+
+
+async def _serve_check(client, index: int, commands: _Commands, emit: _Emitter) -> None:
+    """Answer the checker's requests for test cell ``index`` until the grader says it is done."""
+    while True:
+        command = await commands.next()
+        op = command.get("op")
+        if op == "check-done":
+            return
+        if op != "rpc":
+            raise ValueError(f"unexpected command {op!r} during a check")
+        text = await _evaluate(client, str(command.get("request", "")), float(command.get("timeout", 60)))
+        emit("rpc-reply", id=command.get("id"), text=text, kernel_peak_mb=_kernel_peak_mb(client))
+
+
+async def run_job(job: RunnerJob, commands: _Commands, emit: _Emitter) -> None:
     import nbformat
 
-    _copy_files_in(job.get("files_from", ""))
-    nb = nbformat.from_dict(job["notebook"])
-    client_class = _limited_client_class()
-    client = client_class(
+    problem = _check_packages(job.packages)
+    if problem:
+        emit("runner-error", reason=problem)
+        return
+    _copy_files_in(job.files_from)
+    nb = nbformat.from_dict(job.notebook)
+    tests = set(job.test_cells)
+    client = _limited_client_class()(
         nb,
-        timeout=job["cell_timeout"],
-        startup_timeout=job.get("startup_timeout", 120),
-        kernel_name=job.get("kernel_name", "python3"),
+        timeout=job.cell_timeout,
+        startup_timeout=job.startup_timeout,
+        kernel_name=job.kernel_name,
         allow_errors=True,
         interrupt_on_timeout=True,
         raise_on_iopub_timeout=False,
         iopub_timeout=5,
         error_on_timeout={
             "ename": TIMED_OUT,
-            "evalue": f"the cell ran longer than {job['cell_timeout']} s",
-            "traceback": [f"{TIMED_OUT}: the cell ran longer than {job['cell_timeout']} s"],
+            "evalue": f"the cell ran longer than {job.cell_timeout:g} s",
+            "traceback": [f"{TIMED_OUT}: the cell ran longer than {job.cell_timeout:g} s"],
         },
         extra_arguments=["--HistoryManager.hist_file=:memory:"],
         record_timing=False,
         resources={"metadata": {"path": os.getcwd()}},
         on_cell_executed=_on_cell_executed,
     )
-    client.max_output_bytes = int(job.get("max_output_bytes", 1_000_000))
+    client.max_output_bytes = int(job.max_output_bytes)
     log_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kernel-output.log")
     kernel_log = open(log_path, "wb")
     started = time.monotonic()
-    notebook_timeout = float(job["notebook_timeout"])
-    guard = job.get("guard", True)
     async with client.async_setup_kernel(stdin=subprocess.DEVNULL, stdout=kernel_log, stderr=kernel_log,
                                          cwd=os.getcwd()):
-        if guard:
-            reply = await _silent(client, SNAPSHOT, timeout=60)
-            if not reply or reply.get("status") != "ok":
-                emit("warning", message=f"could not snapshot the kernel state: {reply and reply.get('evalue')}")
-                guard = False
         emit("started", seconds=round(time.monotonic() - started, 3))
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
-            if time.monotonic() - started > notebook_timeout:
+            if time.monotonic() - started > job.notebook_timeout:
                 emit("notebook-timeout", index=index,
-                     reason=f"the notebook ran longer than its {notebook_timeout:g} s limit")
+                     reason=f"the notebook ran longer than its {job.notebook_timeout:g} s limit")
                 return
             emit("cell-start", index=index)
             try:
-                if guard and _is_graded_code(cell):
-                    token = secrets.token_hex(16)
-                    # bounded by the cell limit, so the grader's watchdog (cell limit + grace) never fires first
-                    reply = await _silent(client, GUARD.replace("{token!r}", repr(token)),
-                                          timeout=min(30.0, float(job["cell_timeout"])),
-                                          expression="_course_grade_answer")
-                    answer = (((reply or {}).get("user_expressions") or {}).get("answer") or {})
-                    text = (answer.get("data") or {}).get("text/plain", "")
-                    if text != repr(token[::-1]):
-                        cell.outputs = [_error_output(
-                            TAMPERED, "the notebook changed the grading environment in a way the grader "
-                            "could not undo, so this test cell was not run.")]
-                        emit("cell", index=index, cell=cell, tampered=True)
-                        continue
-                    emit("cell-start", index=index)  # the cell itself gets its full limit after the guard
+                if index in tests:
+                    emit("check", index=index)
+                    await _serve_check(client, index, commands, emit)
+                    continue
                 cell_started = time.monotonic()
                 await client.async_execute_cell(cell, index)
                 emit("cell", index=index, cell=cell, seconds=round(time.monotonic() - cell_started, 3),
                      kernel_peak_mb=_kernel_peak_mb(client))
-            except Exception as error:  # DeadKernelError and friends: the kernel is gone
-                reason = _death_reason(client)
+            except (EOFError, ValueError) as error:  # the grader's side of the conversation broke
+                emit("runner-error", reason=f"the grader's commands stopped: {error}")
+                return
+            except Exception as error:  # DeadKernelError, KernelStuck and friends: the kernel is gone
+                reason = str(error) if isinstance(error, KernelStuck) else _death_reason(client)
                 emit("kernel-died", index=index, reason=reason, error=type(error).__name__)
                 return
     emit("done", seconds=round(time.monotonic() - started, 3), kernel_peak_mb=_children_peak_mb())
@@ -388,11 +348,15 @@ async def run_job(job: dict, emit: _Emitter) -> None:
 def main() -> int:
     undumpable = make_undumpable()
     emit = _Emitter()
-    job = json.loads(sys.stdin.read())
-    sys.stdin.close()
+    commands = _Commands()
+    try:
+        job = RunnerJob.from_dict(json.loads(sys.stdin.buffer.readline()))
+    except (ValueError, TypeError) as error:
+        emit("runner-error", reason=f"the job could not be read: {error}")
+        return 1
     emit("hello", pid=os.getpid(), uid=os.getuid(), undumpable=undumpable)
     try:
-        asyncio.run(run_job(job, emit))
+        asyncio.run(run_job(job, commands, emit))
     except Exception as error:  # the grader turns this into a reason; nothing is lost silently
         emit("runner-error", reason=f"{type(error).__name__}: {error}")
         return 1

@@ -12,7 +12,7 @@ or stop the batch. On Linux the grader runs, for each notebook::
              working files read-only and a home, /tmp and /dev/shm that are
              private, size-limited tmpfs mounts: nothing reaches the disk)
         setpriv (an unprivileged, per-run uid, no capabilities, no_new_privs)
-          python -m autograder.grading.runner   (nbclient + the Jupyter kernel)
+          python -s -P -m autograder.grading.runner   (nbclient + the Jupyter kernel)
 
 - Read-only binds are derived from the running interpreter (``sys.prefix``,
   ``sys.base_prefix``, ``sysconfig``) and from the course packages' own
@@ -29,52 +29,38 @@ or stop the batch. On Linux the grader runs, for each notebook::
   wall-clock limit: cells before the failure keep their credit, every cell
   from the failure on gets an error output (0 points) that says why.
 
-Where bubblewrap is missing or does not work, :func:`run_notebook` refuses
-with :class:`SandboxUnavailable`, unless the caller asks for an unsandboxed run
-(``--unsandboxed`` or ``COURSE_ALLOW_UNSANDBOXED=1``); the notebook then still
-runs in a separate, resource-limited process, and the report says
-``sandboxed: false`` so that the log and the export can say so.
+Where bubblewrap is missing or does not work, grading refuses with
+:class:`SandboxUnavailable` (:func:`refusal` says the real cause), unless the
+caller asks for an unsandboxed run (``--unsandboxed`` or
+``COURSE_ALLOW_UNSANDBOXED=1``); the notebook then still runs in a separate,
+resource-limited process, and the report says ``sandboxed: false``.
 
-:class:`SandboxedExecute` plugs this into nbgrader: ``nbgrader_config.py``
-puts it in place of nbgrader's ``Execute`` in the ``Autograde`` converter, so a
-plain ``nbgrader autograde`` is sandboxed too.
+This module builds the sandbox; :mod:`autograder.grading.execute` runs a
+notebook in it (and its test cells in the checker, outside it).
 """
 
 from __future__ import annotations
 
-import collections
-import copy
-import json
 import os
 import re
-import resource
 import secrets
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import threading
-import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import nbformat
 
 from autograder.grading.config import SandboxLimits, allow_unsandboxed_from_env
-from autograder.grading.runner import KERNEL_DIED, NOT_RUN, TAMPERED, TIMED_OUT
 
 __all__ = [
-    "SandboxLimits",
     "SandboxUnavailable",
-    "SandboxedExecute",
-    "allow_unsandboxed_from_env",
+    "course_packages",
+    "import_path",
     "read_only_paths",
-    "run_notebook",
+    "refusal",
     "sandbox_command",
+    "sandbox_env",
     "sandbox_status",
 ]
 
@@ -86,8 +72,6 @@ FILES_DIR = "/srv/submission"
 SECRET_PATTERN = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.I)
 #: Settings that stay with the grader: consent to grade unsandboxed, and where private held-out data lives.
 PRIVATE_VARIABLES = {"COURSE_ALLOW_UNSANDBOXED", "COURSE_HELD_OUT", "COURSE_HELD_OUT_SHA256"}
-#: Extra seconds the grader waits beyond a limit before it kills the sandbox itself.
-GRACE_SECONDS = 10.0
 #: Fresh uids for sandboxed runs come from this range (unprivileged, unlikely to own anything).
 UID_RANGE = (200_000, 900_000)
 
@@ -350,292 +334,3 @@ def _prepare_dirs(base: Path, uid: int) -> tuple[Path, Path]:
         os.chown(work, uid, uid)
     work.chmod(0o700)
     return work, etc
-
-
-# --------------------------------------------------------------------------- running a notebook
-
-
-@dataclass
-class RunReport:
-    """What happened to one notebook: the grader's record, for the log and the export."""
-
-    sandboxed: bool
-    status: str = "ok"  # ok | kernel-died | cell-timeout | notebook-timeout | runner-error
-    reason: str = ""
-    cells_run: int = 0
-    code_cells: int = 0
-    seconds: float = 0.0
-    kernel_startup_seconds: float = 0.0
-    cell_seconds: float = 0.0
-    peak_memory_mb: float = 0.0
-    isolation: str = ""
-    #: Cells the grader stopped or refused while the kernel lived on (a timeout, a tampered environment).
-    problems: list[str] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None, limits: SandboxLimits, *,
-                 sandboxed: bool = True, guard: bool = True, log=None) -> tuple[nbformat.NotebookNode, RunReport]:
-    """Execute ``nb`` in a fresh sandbox whose working folder is a copy of ``source_dir``
-    (without its notebooks); return the executed notebook and a :class:`RunReport`.
-
-    Never raises because of what the notebook does; raises :class:`SandboxUnavailable` if
-    ``sandboxed`` and no sandbox can be made here.
-    """
-    if sandboxed:
-        ok, why = sandbox_status()
-        if not ok:
-            raise refusal(why)
-    report = RunReport(sandboxed=sandboxed)
-    report.isolation = sandbox_status()[1] if sandboxed else "NONE: unsandboxed run (separate process, rlimits only)"
-    executed = copy.deepcopy(nb)
-    code_indices = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"]
-    report.code_cells = len(code_indices)
-    returned: set[int] = set()
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="course-grade-run-") as tmp:
-        uid = _fresh_uid() if sandboxed else os.getuid()
-        work, etc = _prepare_dirs(Path(tmp), uid)
-        if source_dir:
-            _copy_working_files(Path(source_dir), work, uid if sandboxed else None)
-        inner = [sys.executable, "-s", "-P", "-m", "autograder.grading.runner"]
-        if sandboxed:
-            cmd = sandbox_command(work, limits, uid=uid, etc_dir=etc, inner=inner)
-            env = None
-            cwd = None
-        else:
-            cmd = _prlimit(limits, nproc_base=_process_count(os.getuid())) + inner
-            env = {k: v for k, v in sandbox_env(uid).items() if k not in {"HOME"}}
-            env.update({"HOME": str(work), "TMPDIR": str(work / ".tmp"), "JUPYTER_RUNTIME_DIR": str(work / ".tmp"),
-                        "IPYTHONDIR": str(work / ".tmp" / "ipython"), "MPLCONFIGDIR": str(work / ".tmp"),
-                        "JUPYTER_DATA_DIR": str(work / ".tmp"), "JUPYTER_CONFIG_DIR": str(work / ".tmp"),
-                        "XDG_CACHE_HOME": str(work / ".tmp")})
-            (work / ".tmp").mkdir()
-            cwd = str(work)
-        job = {
-            "notebook": nb,
-            "cell_timeout": limits.cell_timeout,
-            "notebook_timeout": limits.notebook_timeout,
-            "startup_timeout": limits.startup_timeout,
-            "max_output_bytes": limits.max_output_bytes,
-            "guard": guard,
-            "files_from": FILES_DIR if sandboxed else "",
-        }
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, cwd=cwd, start_new_session=True)
-        stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
-        err_thread = threading.Thread(target=_drain, args=(proc.stderr, stderr_tail), daemon=True)
-        err_thread.start()
-        try:
-            proc.stdin.write(json.dumps(job).encode())
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        failure = _follow(proc, executed, limits, report, returned, started)
-        # a finished runner shuts its kernel down and reaps it (so its peak memory is counted); give it a moment
-        rusage_status = _reap(proc, grace=15.0 if failure is None else 0.0)
-        # the kernel's own figures (sent with each cell) and the largest process the sandbox reaped
-        report.peak_memory_mb = round(max(report.peak_memory_mb, rusage_status / 1024), 1)
-        err_thread.join(timeout=5)
-        if failure is None and len(returned) < len(code_indices):
-            failure = ("runner-error", "the sandbox stopped before the end of the notebook: "
-                       + (" | ".join(list(stderr_tail)[-3:]) or "no message"))
-        if failure is not None:
-            report.status, report.reason = failure
-            _mark_unfinished(executed, code_indices, returned, report.reason)
-        report.cells_run = len(returned)
-        for index in code_indices:
-            for output in executed.cells[index].outputs:
-                if output.get("output_type") == "error" and output.get("ename") in (TIMED_OUT, TAMPERED):
-                    report.problems.append(f"cell {index}: {output.get('ename')}: {output.get('evalue')}")
-        report.seconds = round(time.monotonic() - started, 3)
-        if log is not None and report.status != "ok":
-            log.warning("Notebook stopped early (%s): %s", report.status, report.reason)
-    return executed, report
-
-
-def _copy_working_files(source: Path, work: Path, uid: int | None) -> None:
-    """The submission's other files (data, helpers), never notebooks (the graded one holds hidden tests)."""
-    for path in source.rglob("*"):
-        rel = path.relative_to(source)
-        if path.suffix == ".ipynb" or any(part.startswith(".") for part in rel.parts) or path.is_symlink():
-            continue
-        dest = work / rel
-        if path.is_dir():
-            dest.mkdir(parents=True, exist_ok=True)
-        else:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest)
-        if uid is not None:
-            os.chown(dest, uid, uid)
-
-
-def _drain(stream, tail: collections.deque) -> None:
-    for raw in iter(stream.readline, b""):
-        tail.append(raw[:500].decode("utf-8", "replace").rstrip())
-    stream.close()
-
-
-def _follow(proc, executed, limits: SandboxLimits, report: RunReport, returned: set[int],
-            started: float) -> tuple[str, str] | None:
-    """Read the runner's events until it ends; enforce the wall-clock limits. Returns a failure or None."""
-    buffer = b""
-    fd = proc.stdout.fileno()
-    startup_deadline = started + limits.startup_timeout + GRACE_SECONDS
-    notebook_deadline = None
-    cell_deadline = None
-    current = None
-    while True:
-        now = time.monotonic()
-        deadlines = [d for d in (startup_deadline if notebook_deadline is None else None, notebook_deadline,
-                                 cell_deadline) if d is not None]
-        wait = max(0.0, min(deadlines) - now) if deadlines else 1.0
-        ready, _, _ = select.select([fd], [], [], min(wait, 1.0))
-        now = time.monotonic()
-        if not ready:
-            if notebook_deadline is None and now > startup_deadline:
-                return ("runner-error", f"the kernel did not start within {limits.startup_timeout:g} s")
-            if notebook_deadline is not None and now > notebook_deadline:
-                return ("notebook-timeout", f"the notebook ran longer than its {limits.notebook_timeout:g} s limit")
-            if cell_deadline is not None and now > cell_deadline:
-                return ("cell-timeout", f"cell {current} ran longer than {limits.cell_timeout:g} s and did not stop "
-                        "when interrupted; the sandbox was killed")
-            continue
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            break
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            kind = event.get("event")
-            if isinstance(event.get("kernel_peak_mb"), (int, float)):
-                report.peak_memory_mb = max(report.peak_memory_mb, float(event["kernel_peak_mb"]))
-            report.events.append(kind if kind != "cell" else f"cell {event.get('index')}")
-            if kind == "started":
-                report.kernel_startup_seconds = float(event.get("seconds", 0))
-                notebook_deadline = started + limits.startup_timeout + limits.notebook_timeout + GRACE_SECONDS
-            elif kind == "cell-start":
-                current = int(event["index"])
-                cell_deadline = time.monotonic() + limits.cell_timeout + GRACE_SECONDS
-            elif kind == "cell":
-                index = int(event["index"])
-                if 0 <= index < len(executed.cells) and executed.cells[index].cell_type == "code":
-                    cell = event["cell"]
-                    # only outputs come back: source and metadata stay the grader's
-                    executed.cells[index].outputs = [nbformat.from_dict(o) for o in cell.get("outputs", [])]
-                    executed.cells[index].execution_count = cell.get("execution_count")
-                    returned.add(index)
-                    report.cell_seconds += float(event.get("seconds", 0) or 0)
-                cell_deadline = None
-            elif kind == "kernel-died":
-                return ("kernel-died", f"cell {event.get('index')}: {event.get('reason')}")
-            elif kind == "notebook-timeout":
-                return ("notebook-timeout", event.get("reason", "the notebook ran too long"))
-            elif kind == "runner-error":
-                return ("runner-error", event.get("reason", "the runner failed"))
-    report.cell_seconds = round(report.cell_seconds, 3)
-    return None
-
-
-def _kill_group(proc) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _reap(proc, grace: float = 0.0) -> int:
-    """Wait for the sandbox (killing it after ``grace`` seconds); return the peak resident memory (KB)
-    of its largest process."""
-    deadline = time.monotonic() + grace
-    try:
-        while time.monotonic() < deadline:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            time.sleep(0.1)
-        else:
-            _kill_group(proc)
-            pid, status, usage = os.wait4(proc.pid, 0)
-        _kill_group(proc)  # anything the notebook left behind in the session
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        return int(usage.ru_maxrss)
-    except ChildProcessError:
-        _kill_group(proc)
-        proc.wait()
-        return 0
-
-
-def _mark_unfinished(executed, code_indices: list[int], returned: set[int], reason: str) -> None:
-    first = True
-    for index in code_indices:
-        if index in returned:
-            continue
-        cell = executed.cells[index]
-        if first:
-            cell.outputs = [nbformat.from_dict({"output_type": "error", "ename": KERNEL_DIED, "evalue": reason,
-                                                "traceback": [f"{KERNEL_DIED}: {reason}"]})]
-            first = False
-        else:
-            text = "this cell was not run because the notebook stopped earlier (" + reason + ")"
-            cell.outputs = [nbformat.from_dict({"output_type": "error", "ename": NOT_RUN, "evalue": text,
-                                                "traceback": [f"{NOT_RUN}: {text}"]})]
-        cell.execution_count = None
-
-
-# --------------------------------------------------------------------------- nbgrader plug-in
-
-try:
-    from nbgrader.preprocessors import NbGraderPreprocessor
-    from traitlets import Bool, Float, Integer
-except ImportError:  # pragma: no cover - nbgrader is a course requirement
-    NbGraderPreprocessor = object  # type: ignore[misc,assignment]
-
-
-REPORT_NAME = ".grading-{notebook}.json"
-
-
-class SandboxedExecute(NbGraderPreprocessor):  # type: ignore[misc,valid-type]
-    """nbgrader's execute step, in the sandbox: ``c.Autograde.autograde_preprocessors`` uses it
-    instead of ``nbgrader.preprocessors.Execute``. Writes a report beside the autograded notebook."""
-
-    timeout = Float(300.0, help="Per-cell wall-clock limit, seconds.").tag(config=True)
-    notebook_timeout = Float(1800.0, help="Per-notebook wall-clock limit, seconds.").tag(config=True)
-    memory_mb = Integer(3072, help="Address-space limit per process, MB.").tag(config=True)
-    max_processes = Integer(256, help="Processes and threads the sandbox's user may have.").tag(config=True)
-    max_output_bytes = Integer(1_000_000, help="Output kept per cell, bytes.").tag(config=True)
-    unsandboxed = Bool(False, help="Grade WITHOUT isolation where bubblewrap is unavailable.").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        limits = SandboxLimits.from_env(cell_timeout=self.timeout, notebook_timeout=self.notebook_timeout,
-                                        memory_mb=self.memory_mb, max_processes=self.max_processes,
-                                        max_output_bytes=self.max_output_bytes)
-        path = resources.get("metadata", {}).get("path") or None
-        sandboxed = True
-        if self.unsandboxed or allow_unsandboxed_from_env():
-            ok, why = sandbox_status()
-            sandboxed = False
-            self.log.warning("!" * 78)
-            self.log.warning("UNSANDBOXED GRADING: student code runs WITHOUT isolation (%s)",
-                             "sandbox available but not used" if ok else why)
-            self.log.warning("!" * 78)
-        executed, report = run_notebook(nb, path, limits, sandboxed=sandboxed, log=self.log)
-        nbinfo = resources.get("nbgrader", {})
-        if path:
-            target = Path(path) / REPORT_NAME.format(notebook=nbinfo.get("notebook", "notebook"))
-            record = report.to_dict()
-            record.update({"student": nbinfo.get("student"), "assignment": nbinfo.get("assignment"),
-                           "notebook": nbinfo.get("notebook"),
-                           # this nbgrader process's own peak (the sandbox's is peak_memory_mb)
-                           "grader_peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
-            target.write_text(json.dumps(record, indent=1))
-        if report.status != "ok":
-            self.log.warning("%s / %s: %s", nbinfo.get("student"), nbinfo.get("notebook"), report.reason)
-        return executed, resources
