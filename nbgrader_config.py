@@ -37,6 +37,17 @@ c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "300"))
 # nbgrader's own Execute. Without bubblewrap it refuses, unless COURSE_ALLOW_UNSANDBOXED=1 says to grade
 # without isolation (and then every notebook's log says so). The list holds import paths, not classes,
 # so that this configuration can be copied into other course folders as plain values.
+# A notebook whose grade cells were copied or whose nbgrader metadata is damaged would stop nbgrader's whole
+# batch ("use an old version of the nbgrader metadata format"): ScreenSubmission fails that one submission with
+# its cause instead, and nbgrader grades the rest. The other four are nbgrader's own defaults.
+c.Autograde.sanitize_preprocessors = [
+    "autograder.grading.integrity.ScreenSubmission",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.Autograde.autograde_preprocessors = [
     "autograder.grading.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",

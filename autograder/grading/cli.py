@@ -19,6 +19,7 @@ the export then say that the grades were made without isolation.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -30,7 +31,8 @@ from autograder.grading.pipeline import (
     nbgrader,
     summary_table,
 )
-from autograder.grading.config import SandboxLimits
+from autograder.grading.config import SandboxLimits, nbgrader_env
+from autograder.grading.execute import GradingFailure
 from autograder.grading.sandbox import SandboxUnavailable
 
 
@@ -90,22 +92,20 @@ def cmd_autograde(course, args) -> int:
     try:
         outcomes = autograde(course, args.assignment, workers=args.workers, unsandboxed=args.unsandboxed or None,
                              students=args.student or None, limits=limits, progress=not args.no_progress)
-    except SandboxUnavailable as error:
+    except (SandboxUnavailable, GradingFailure) as error:
         return _fail(str(error))
     print(summary_table(outcomes))
+    failed = [o for o in outcomes if o.status != "graded"]
+    if failed:
+        print(f"course-grade: {len(failed)} submission(s) could not be graded (no score recorded); the reasons "
+              "are above and in the export", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_feedback(course, args) -> int:
-    try:
-        from autograder.grading.feedback import generate_safe_feedback
-    except ImportError:
-        generate_safe_feedback = None
-    if generate_safe_feedback is None:
-        if not args.reveal:
-            return _fail("autograder.grading.feedback.generate_safe_feedback is not available, and nbgrader's own "
-                         "feedback shows the hidden tests; pass --reveal to generate it anyway")
-        return _run(course, "generate_feedback", args.assignment, "--force")
+    from autograder.grading.feedback import generate_safe_feedback
+
     try:
         paths = generate_safe_feedback(course.root, args.assignment, students=args.student or None,
                                        reveal=args.reveal)
@@ -132,13 +132,14 @@ def cmd_all(course, args) -> int:
         code = cmd_collect(course, args)
         if code != 0:
             return code
-    code = cmd_autograde(course, args)
-    if code != 0:
-        return code
+    graded = cmd_autograde(course, args)
+    if graded not in (0, 1):  # refused: nothing was graded
+        return graded
     code = cmd_feedback(course, args)
     if code != 0:
         print("course-grade: feedback failed; the grades are recorded, continuing with the export", file=sys.stderr)
-    return cmd_export(course, args) or code
+    # some submissions failed to grade (1): their rows say why; the run still says so in its exit code
+    return cmd_export(course, args) or code or graded
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # nbgrader runs `alembic` (beside this interpreter) when it creates a gradebook, in this process too:
+    # so that `.venv/bin/course-grade` works without an activated venv
+    os.environ["PATH"] = nbgrader_env()["PATH"]
     args = build_parser().parse_args(argv)
     try:
         course = load_course(args.course_root)

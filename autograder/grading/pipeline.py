@@ -58,7 +58,8 @@ from autograder.grading.config import (
     load_course,
     nbgrader_env,
 )
-from autograder.grading.execute import REPORT_NAME
+from autograder.grading.execute import REPORT_NAME, GradingFailure, preflight
+from autograder.grading.integrity import cell_problems
 from autograder.grading.sandbox import SandboxUnavailable, refusal, sandbox_status
 from autograder.grading.worker import GradingWorker
 
@@ -164,19 +165,11 @@ def inspect_submission(course: Course, assignment: str, student: str, notebooks:
         except Exception as error:  # invalid JSON, not a notebook, unreadable
             return f"{name}.ipynb is not a readable notebook ({type(error).__name__}: {str(error)[:120]})", notes
         present += 1
-        seen: dict[str, list[str]] = {}
-        for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
-            if meta.get("grade_id"):
-                seen.setdefault(meta["grade_id"], []).append(cell.cell_type)
-        for grade_id, (cell_type, _points) in cells.items():
-            types = seen.get(grade_id, [])
-            if not types:
-                notes.append(f"grade cell {grade_id} was deleted")
-            elif len(types) > 1:
-                notes.append(f"grade cell {grade_id} appears {len(types)} times")
-            elif types[0] != cell_type:
-                notes.append(f"grade cell {grade_id} was changed from {cell_type} to {types[0]}")
+        problems = cell_problems(nb, expected=cells)
+        fatal = [p.note for p in problems if p.fatal]
+        if fatal:
+            return f"{name}.ipynb cannot be graded as submitted: " + "; ".join(fatal), notes
+        notes += [p.note for p in problems]
     if present == 0:
         return "wrong file name: " + ("; ".join(notes) or "no notebook submitted"), notes
     return None, notes
@@ -214,7 +207,7 @@ def grade_in_private_course(course: Course, assignment: str, student: str, workd
                             "autograded_directory": "autograded", "db_url": f"sqlite:///{db}"},
         "SandboxedExecute": {"timeout": limits.cell_timeout, "notebook_timeout": limits.notebook_timeout,
                              "memory_mb": limits.memory_mb, "max_processes": limits.max_processes,
-                             "unsandboxed": unsandboxed},
+                             "unsandboxed": unsandboxed, "preflight": False},  # the batch ran it already
     }
     started = time.monotonic()
     budget = (limits.startup_timeout + limits.notebook_timeout + 2 * 10) * max(1, _count_notebooks(course, assignment)) + 120
@@ -255,6 +248,7 @@ def _read_private_results(private: Path, db: Path, assignment: str, student: str
                 "comments": {c.name: c.auto_comment for c in nb.comments},
             }
     folder = private / "autograded" / student / assignment
+    results["autograded"] = sorted(p.stem for p in folder.glob("*.ipynb"))
     for report in sorted(folder.glob(REPORT_NAME.format(notebook="*"))):
         try:
             results["reports"].append(json.loads(report.read_text()))
@@ -321,6 +315,11 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
         log(f"{banner}\nUNSANDBOXED GRADING: student code runs WITHOUT isolation "
             f"({'sandbox available but not used' if ok else why}).\n{banner}")
     limits = limits or SandboxLimits.from_env()
+    # One trivial notebook through the real sandbox, runner and checker: a broken set-up refuses the
+    # whole batch here, before any learner's notebook is touched (never a class of zeros).
+    ok, why = preflight(limits, sandboxed=not unsandboxed)
+    if not ok:
+        raise GradingFailure(f"refusing to grade {assignment}: the grading machinery does not work here ({why})")
     workers = max(1, workers or os.cpu_count() or 1)
     notebooks = ensure_assignment(course, assignment)
     todo = sorted(students) if students is not None else submitted_students(course, assignment)
@@ -389,10 +388,10 @@ def _finish(course: Course, assignment: str, student: str, notes: list[str], fut
         if report.get("status") != "ok":
             outcome.notes.append(f"{report.get('notebook')}: {report.get('reason')}")
         outcome.notes.extend(f"{report.get('notebook')}: {problem}" for problem in report.get("problems", []))
-    if not raw["notebooks"]:
-        tail = " | ".join(line for line in raw["log"].splitlines() if "ERROR" in line or "rror" in line)[-300:]
+    missing = [name for name in raw["notebooks"] if name not in raw.get("autograded", [])]
+    if not raw["notebooks"] or missing:  # nbgrader removes what it failed to grade: no score for it
         outcome.status = "failed"
-        outcome.reason = f"nbgrader could not grade it: {tail or raw['log'][-300:]}"
+        outcome.reason = failure_reason(raw["log"])
         return outcome
     try:
         merge_into_gradebook(course, assignment, student, raw)
@@ -403,6 +402,17 @@ def _finish(course: Course, assignment: str, student: str, notes: list[str], fut
         outcome.notes.append("nbgrader reported an error for part of this submission (see grading log)")
     outcome.score, outcome.max_score = _score_from_gradebook(course, assignment, student)
     return outcome
+
+
+def failure_reason(log: str) -> str:
+    """Why nbgrader could not grade a submission, from its log: the grader's own words where it gave them."""
+    for marker in ("GradingFailure: ", "SubmissionDamaged: "):
+        for line in reversed(log.splitlines()):
+            if marker in line:
+                return line[line.rindex(marker) + len(marker):].strip()[:500]
+    errors = [line for line in log.splitlines() if "ERROR" in line or "rror" in line]
+    tail = " | ".join(errors)[-300:]
+    return f"nbgrader could not grade it: {tail or log[-300:] or 'no log'}"
 
 
 def _progress(total: int, assignment: str):

@@ -54,6 +54,8 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbformat.reader import NotJSONError
 
+from autograder.grading.integrity import cell_problems
+
 __all__ = ["CheckReport", "check_notebook", "main"]
 
 #: Seconds a checkpoint may be newer than the notebook before it counts as unsaved work.
@@ -166,68 +168,8 @@ def _default_release(notebook: Path) -> Path | None:
 
 # -- static checks -------------------------------------------------------------------------------
 def _damaged_cells(nb: NotebookNode, release: NotebookNode | None) -> list[str]:
-    from nbgrader.utils import compute_checksum
-
-    found: list[str] = []
-    titles = _question_titles(nb)
-    seen: dict[str, int] = {}
-    for index, cell in enumerate(nb.cells):
-        meta = _nbgrader(cell)
-        grade_id = meta.get("grade_id")
-        if not grade_id:
-            continue
-        where = f"`{grade_id}` ({titles[index]})"
-        if grade_id in seen:
-            found.append(
-                f"Two cells carry the id {where}. Did you copy a cell? "
-                "Keep your answer in the original cell and delete the copy."
-            )
-            continue
-        seen[grade_id] = index
-        stored_type = meta.get("cell_type")
-        if stored_type and stored_type != cell.cell_type:
-            found.append(
-                f"The cell {where} was a {stored_type} cell and is now a {cell.cell_type} cell. "
-                f"Change it back (Esc, then {'Y' if stored_type == 'code' else 'M'})."
-            )
-            continue
-        protected = meta.get("locked") or (meta.get("grade") and not meta.get("solution"))
-        if protected and "checksum" in meta:
-            try:
-                changed = compute_checksum(cell) != meta["checksum"]
-            except (KeyError, TypeError, ValueError):
-                changed = True
-            if changed:
-                kind = "test cell" if meta.get("grade") else "read-only cell"
-                found.append(
-                    f"The {kind} {where} was edited. The grader restores the original, so edits "
-                    "there do not count and may break your answers: undo them, or paste the "
-                    "original back from a fresh copy of the exercise."
-                )
-    if release is not None:
-        here = {_nbgrader(c).get("grade_id"): c for c in nb.cells if _nbgrader(c).get("grade_id")}
-        for cell in release.cells:
-            meta = _nbgrader(cell)
-            grade_id = meta.get("grade_id")
-            if not grade_id:
-                continue
-            mine = here.get(grade_id)
-            if mine is None:
-                found.append(
-                    f"The cell `{grade_id}` of the exercise is missing: it was deleted, or its "
-                    "nbgrader metadata was lost (e.g. by copying its text into a new cell). "
-                    "Fetch a fresh copy of the exercise and paste your answers into it."
-                )
-                continue
-            protected = meta.get("locked") or (meta.get("grade") and not meta.get("solution"))
-            if protected and mine.cell_type == cell.cell_type and mine.source != cell.source:
-                message = (
-                    f"The cell `{grade_id}` differs from the released exercise. "
-                    "Undo your edits there: the grader uses the original."
-                )
-                if not any(f"`{grade_id}`" in item for item in found):
-                    found.append(message)
-    return found
+    titles = dict(enumerate(_question_titles(nb)))
+    return [problem.message for problem in cell_problems(nb, release=release, titles=titles)]
 
 
 def _execution_order(nb: NotebookNode) -> str | None:
