@@ -30,3 +30,11 @@ def built_site() -> Path:
     html = REPO / "_build" / "html"
     assert (html / "index.html").is_file()
     return html
+
+
+@pytest.fixture
+def sandbox() -> None:
+    """The grading sandbox works here: a test that needs it fails in CI without it, and skips elsewhere."""
+    from support.capabilities import require_sandbox
+
+    require_sandbox()

@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading.sandbox import sandbox_status
-
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not sandbox_status()[0], reason=f"no sandbox here: {sandbox_status()[1]}")
+@pytest.mark.usefixtures("sandbox")
 def test_bench_grading_prints_its_figures_at_a_small_size():
     done = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "bench_grading.py"), "--size", "4", "--workers", "2",

@@ -35,11 +35,10 @@ from support.submissions import (
 
 from autograder.grading.config import SandboxLimits
 from autograder.grading.pipeline import GradingWorker, autograde, export_grades, load_course, summary_table
-from autograder.grading.sandbox import sandbox_status
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not sandbox_status()[0], reason=f"no sandbox here: {sandbox_status()[1]}"),
+    pytest.mark.usefixtures("sandbox"),
 ]
 
 #: Small limits, so that the hostile corpus runs in minutes.

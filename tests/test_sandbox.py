@@ -27,13 +27,12 @@ from autograder.grading.sandbox import (
     read_only_paths,
     sandbox_command,
     sandbox_env,
-    sandbox_status,
 )
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "tests" / "fixtures" / "tiny" / "tiny.ipynb"
 
-pytestmark = pytest.mark.skipif(not sandbox_status()[0], reason=f"no sandbox here: {sandbox_status()[1]}")
+pytestmark = pytest.mark.usefixtures("sandbox")
 
 
 def in_sandbox(code: str, limits: SandboxLimits | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
