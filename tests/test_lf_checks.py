@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from snorkel.labeling import LabelingFunction, labeling_function
 
-from autograder.checks import CheckFailed, NotAnswered
+from autograder.checks import CheckFailed, NotAnswered, held_out_split
 from autograder.checks.lf import (
     apply_lfs_safely,
     check_label_matrix,
@@ -182,3 +182,47 @@ def test_memorisation_reasons_pass_rules_and_name_each_kind_of_memorising():
         "`resourced` uses 'texts' (a resource), which holds more than 25 strings: "
         "a lookup table of comments, not a rule"
     ]
+
+
+def test_a_lookup_of_held_out_comments_is_caught_by_its_behaviour_a_rule_is_not():
+    from autograder.checks.lf import lookup_reasons, perturbed
+
+    held = held_out_split()
+    spam = {" ".join(t.lower().split()) for t in held.loc[held["label"] == SPAM, "text"]}
+    texts = set(held["text"])
+
+    @labeling_function()
+    def exact_lookup(x):
+        return SPAM if x.text in texts else ABSTAIN
+
+    @labeling_function()
+    def normalised_lookup(x):
+        return SPAM if " ".join(x.text.lower().split()) in spam else ABSTAIN
+
+    @labeling_function()
+    def mentions_check(x):
+        return SPAM if "check" in x.text.lower() else ABSTAIN
+
+    @labeling_function()
+    def short(x):
+        return HAM if len(x.text) < 30 else ABSTAIN
+
+    assert lookup_reasons(mentions_check, "mentions_check", held) == []
+    assert lookup_reasons(short, "short", held) == []
+    for lf in (exact_lookup, normalised_lookup):
+        (reason,) = lookup_reasons(lf, lf.name, held)
+        assert reason.startswith(f"`{lf.name}` keeps only ") and "looks comments up" in reason
+        assert not any(text in reason for text in texts)  # no held-out comment is quoted
+    assert perturbed("Check it out") == ["Check it out Anyway.", "Anyway, Check it out", "Check anyway it out"]
+
+    @labeling_function()
+    def question(x):
+        return HAM if x.text.strip().endswith(("!", "?")) else ABSTAIN
+
+    @labeling_function()
+    def prefix_lookup(x):
+        return SPAM if x.text[:25] in {t[:25] for t in texts} else ABSTAIN
+
+    assert held["text"].str.strip().str.endswith(("!", "?")).sum() >= 5  # enough votes to judge
+    assert lookup_reasons(question, "question", held) == []  # one edit touches it; the others do not
+    assert lookup_reasons(prefix_lookup, "prefix_lookup", held) != []

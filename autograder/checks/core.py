@@ -209,19 +209,24 @@ def _same_value(a: Any, b: Any) -> bool:
         return a is b
 
 
-@functools.lru_cache(maxsize=1)
-def _held_out():
-    from labeling_labs.data import load_spam_splits
+@functools.lru_cache(maxsize=4)
+def _held_out(path: str, sha256: str):
+    from labeling_labs.data import load_held_out_file, load_spam_splits
 
-    return load_spam_splits().valid
+    return load_held_out_file(path, sha256) if path else load_spam_splits().valid
 
 
 def held_out_split():
-    """A fresh copy of the held-out ``valid`` split, read from disk once per process (hidden tests only).
+    """A fresh copy of the held-out data the hidden tests grade on, read from disk once per process.
 
-    Hidden tests read it from here, not from the notebook's variables, which a learner may have changed.
+    In the grader's checker this is the instructor's private held-out set when one is configured
+    (``COURSE_HELD_OUT``, with ``COURSE_HELD_OUT_SHA256``: a file that never enters the sandbox), and
+    otherwise the course's public ``valid`` split. Hidden tests read it from here, never from the
+    notebook's variables, which a learner may have changed.
     """
-    return _held_out().copy()
+    import os
+
+    return _held_out(os.environ.get("COURSE_HELD_OUT", ""), os.environ.get("COURSE_HELD_OUT_SHA256", "")).copy()
 
 
 @contextlib.contextmanager

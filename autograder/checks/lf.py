@@ -38,7 +38,9 @@ __all__ = [
     "coverage_and_accuracy",
     "held_out_split",
     "make_point",
+    "lookup_reasons",
     "memorisation_reasons",
+    "perturbed",
     "require_lf",
     "vote",
     "without_labels",
@@ -249,3 +251,53 @@ def _is_docstring(tree: ast.AST, node: ast.Constant) -> bool:
             if isinstance(first, ast.Expr) and first.value is node:
                 return True
     return False
+
+
+# -- memorisation, judged by behaviour ---------------------------------------------------------------
+
+#: Light edits that leave a comment's meaning, and any rule about its words, as it was: a filler word
+#: appended, prepended, or put after the first word. A rule is touched by one of them at most (one that
+#: looks at how a comment ends, starts, or at a phrase); an LF that looks comments up (by text, hash, a
+#: prefix or normalised text) loses its votes under all of them.
+FILLERS = ("append", "prepend", "after the first word")
+#: An LF must keep at least this share of its votes under most of the edits to count as stating a rule.
+MIN_KEPT_VOTES = 0.5
+#: Fewer votes than this on held-out comments say too little to judge.
+MIN_VOTES_TO_JUDGE = 5
+
+
+def perturbed(text: str) -> list[str]:
+    """Edited copies of ``text``, one per :data:`FILLERS`, that any rule about its content votes on as on ``text``."""
+    words = text.split(" ", 1)
+    middle = words[0] + " anyway " + words[1] if len(words) == 2 else text + " anyway"
+    return [text + " Anyway.", "Anyway, " + text, middle]
+
+
+def lookup_reasons(lf: Any, name: str, frame: pd.DataFrame | None = None) -> list[str]:
+    """Why ``lf`` behaves like a look-up of comments rather than a rule (empty when it does not).
+
+    Runs the LF on the held-out comments it votes on and on lightly edited copies of them
+    (:func:`perturbed`); an LF that keeps fewer than :data:`MIN_KEPT_VOTES` of its votes under most of
+    the edits (the median) is matching the comments themselves. Only votes are compared: no held-out
+    text is quoted.
+    """
+    frame = held_out_split() if frame is None else frame
+    points = [row for _, row in without_labels(frame).iterrows()]
+    votes = call_each(lf, points, name=name, about=lambda p: "a held-out comment")
+    voted = [(point, vote) for point, vote in zip(points, votes, strict=True) if vote != ABSTAIN]
+    if len(voted) < MIN_VOTES_TO_JUDGE:
+        return []
+    copies, expected = [], []
+    for point, vote in voted:
+        for text in perturbed(str(point["text"])):
+            copy = point.copy()
+            copy["text"] = text
+            copies.append(copy)
+            expected.append(vote)
+    again = call_each(lf, copies, name=name, about=lambda p: "an edited copy of a held-out comment")
+    same = np.array([a == b for a, b in zip(again, expected, strict=True)]).reshape(len(voted), len(FILLERS))
+    kept = sorted(same.mean(axis=0))[len(FILLERS) // 2]
+    if kept < MIN_KEPT_VOTES:
+        return [f"`{name}` keeps only {kept:.0%} of its votes when a filler word is added to held-out comments "
+                "it votes on: it looks comments up instead of stating a rule"]
+    return []

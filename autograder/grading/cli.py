@@ -91,7 +91,8 @@ def cmd_autograde(course, args) -> int:
                                     memory_mb=args.memory_mb)
     try:
         outcomes = autograde(course, args.assignment, workers=args.workers, unsandboxed=args.unsandboxed or None,
-                             students=args.student or None, limits=limits, progress=not args.no_progress)
+                             students=args.student or None, limits=limits, progress=not args.no_progress,
+                             held_out=args.held_out, held_out_sha256=args.held_out_sha256)
     except (SandboxUnavailable, GradingFailure) as error:
         return _fail(str(error))
     print(summary_table(outcomes))
@@ -156,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--notebook-timeout", type=float, default=None, help="seconds per notebook")
         p.add_argument("--memory-mb", type=int, default=None, help="memory per process in the sandbox")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("--held-out", default=None, metavar="CSV",
+                       help="a private labeled held-out file for the hidden tests (the data set's columns; it "
+                            "stays outside the sandbox); default: SandboxedExecute.held_out or COURSE_HELD_OUT")
+        p.add_argument("--held-out-sha256", default=None, help="the SHA-256 the private held-out file must have")
 
     p = sub.add_parser("release", help="generate the student version (nbgrader generate_assignment)")
     p.add_argument("assignment")

@@ -58,7 +58,7 @@ from autograder.grading.config import (
     load_course,
     nbgrader_env,
 )
-from autograder.grading.execute import REPORT_NAME, GradingFailure, preflight
+from autograder.grading.execute import REPORT_NAME, GradingFailure, held_out_problem, preflight
 from autograder.grading.integrity import cell_problems
 from autograder.grading.sandbox import SandboxUnavailable, refusal, sandbox_status
 from autograder.grading.worker import GradingWorker
@@ -185,9 +185,9 @@ def _snapshot_gradebook(course: Course, target: Path) -> None:
 
 def grade_in_private_course(course: Course, assignment: str, student: str, workdir: Path,
                             limits: SandboxLimits, unsandboxed: bool, gradebook_snapshot: Path,
-                            worker: GradingWorker | None = None) -> dict:
-    """nbgrader's autograde of one submission in a private copy of the course (in ``worker``, a long-lived
-    grading process, or else in a fresh ``nbgrader autograde --student`` process). Returns raw results."""
+                            worker: GradingWorker, held_out: tuple[str, str] = ("", "")) -> dict:
+    """nbgrader's autograde of one submission in a private copy of the course, in ``worker`` (a long-lived
+    grading process that runs nbgrader's own Autograde converter). Returns raw results."""
     private = workdir / student
     if private.exists():
         shutil.rmtree(private)
@@ -207,20 +207,12 @@ def grade_in_private_course(course: Course, assignment: str, student: str, workd
                             "autograded_directory": "autograded", "db_url": f"sqlite:///{db}"},
         "SandboxedExecute": {"timeout": limits.cell_timeout, "notebook_timeout": limits.notebook_timeout,
                              "memory_mb": limits.memory_mb, "max_processes": limits.max_processes,
-                             "unsandboxed": unsandboxed, "preflight": False},  # the batch ran it already
+                             "unsandboxed": unsandboxed, "preflight": False,  # the batch ran it already
+                             "held_out": held_out[0], "held_out_sha256": held_out[1]},
     }
     started = time.monotonic()
     budget = (limits.startup_timeout + limits.notebook_timeout + 2 * 10) * max(1, _count_notebooks(course, assignment)) + 120
-    if worker is None:  # one submission, one fresh `nbgrader autograde` process
-        args = ["autograde", assignment, f"--student={student}", "--force"] + [
-            f"--{section}.{key}={value}" for section, values in settings.items() for key, value in values.items()]
-        try:
-            done = nbgrader(course, *args, cwd=private, timeout=budget, log_file=private / "autograde.log")
-            returncode, log = done.returncode, done.stdout + done.stderr
-        except subprocess.TimeoutExpired:
-            returncode, log = -1, f"nbgrader autograde did not finish within {budget:g} s"
-    else:
-        returncode, log = worker.autograde(private, assignment, student, settings, timeout=budget)
+    returncode, log = worker.autograde(private, assignment, student, settings, timeout=budget)
     result = {"student": student, "returncode": returncode, "log": log[-4000:],
               "seconds": round(time.monotonic() - started, 3), "private": str(private)}
     result.update(_read_private_results(private, db, assignment, student))
@@ -304,8 +296,13 @@ def _score_from_gradebook(course: Course, assignment: str, student: str) -> tupl
 
 def autograde(course: Course, assignment: str, *, workers: int | None = None, unsandboxed: bool | None = None,
               students: Iterable[str] | None = None, limits: SandboxLimits | None = None,
+              held_out: str | None = None, held_out_sha256: str | None = None,
               progress: bool = True, log: Callable[[str], None] = print) -> list[Outcome]:
-    """Grade every submission of ``assignment`` (or ``students``) in parallel; return one Outcome each."""
+    """Grade every submission of ``assignment`` (or ``students``) in parallel; return one Outcome each.
+
+    ``held_out`` (default: the course configuration's ``SandboxedExecute.held_out``, or
+    ``COURSE_HELD_OUT``) is a private labeled held-out CSV that replaces the public split in every
+    hidden test; it stays with the checker, outside the sandbox."""
     unsandboxed = allow_unsandboxed_from_env() if unsandboxed is None else unsandboxed
     ok, why = sandbox_status()
     if not unsandboxed and not ok:
@@ -320,6 +317,15 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
     ok, why = preflight(limits, sandboxed=not unsandboxed)
     if not ok:
         raise GradingFailure(f"refusing to grade {assignment}: the grading machinery does not work here ({why})")
+    configured = course.coursedir.config.get("SandboxedExecute", {})
+    held_out = held_out if held_out is not None else configured.get("held_out", os.environ.get("COURSE_HELD_OUT", ""))
+    held_out_sha256 = (held_out_sha256 if held_out_sha256 is not None
+                       else configured.get("held_out_sha256", os.environ.get("COURSE_HELD_OUT_SHA256", "")))
+    held_out = str(Path(held_out).resolve()) if held_out else ""
+    if problem := held_out_problem(held_out, held_out_sha256):
+        raise GradingFailure(f"refusing to grade {assignment}: {problem}")
+    if held_out:
+        log(f"hidden tests grade on the private held-out set {held_out}")
     workers = max(1, workers or os.cpu_count() or 1)
     notebooks = ensure_assignment(course, assignment)
     todo = sorted(students) if students is not None else submitted_students(course, assignment)
@@ -350,7 +356,7 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
             worker = idle.get()
             try:
                 return grade_in_private_course(course, assignment, student, scratch_path, limits, unsandboxed,
-                                               snapshot, worker=worker)
+                                               snapshot, worker=worker, held_out=(held_out, held_out_sha256))
             finally:
                 idle.put(worker)
 
