@@ -153,9 +153,13 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+_IMG_WITHOUT_SRC = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>", re.I)
+
+
 def clean_html(fragment: str) -> str:
-    """``fragment`` through nh3 with this module's allow-list (see the module docstring)."""
-    return _CLEANER.clean(fragment)
+    """``fragment`` through nh3 with this module's allow-list (see the module docstring); an image whose
+    source was refused goes too (it would show as a broken image)."""
+    return _IMG_WITHOUT_SRC.sub("", _CLEANER.clean(fragment))
 
 
 # --------------------------------------------------------------------------- markdown

@@ -3,7 +3,7 @@
 Every payload, if it ran in a reader's browser, would add its name to ``window.__pwned``, set the
 page title to ``PWNED <name>`` and request ``/beacon/<name>`` from the page's own server (the
 instructor's Jupyter origin, in real life); the HTML-only ones (frames, style sheets, refreshes)
-request ``/beacon/<name>`` by loading it (the refresh after two seconds). A test serves the page from a loopback server, counts
+request ``/beacon/<name>`` by loading it (the refresh after five seconds). A test serves the page from a loopback server, counts
 those requests and reads the title and ``window.__pwned``.
 """
 
@@ -29,11 +29,11 @@ HOSTILE_HTML = "\n".join(
         '<iframe src="/beacon/iframe"></iframe>',
         f"<svg><script>{js('inline-svg-script')}</script></svg>",
         f'<svg onload="{js("inline-svg-onload")}"><rect width="5" height="5"/></svg>',
-        "<style>body { background: url('/beacon/css-style') }</style>",
+        "<style>.hostile { background-image: url('/beacon/css-style') }</style><p class=\"hostile\">styled</p>",
         '<div style="position:fixed;top:0;left:0;width:100%;height:100%;'
         "background-image:url('/beacon/css-attribute')\">an overlay</div>",
         '<link rel="stylesheet" href="/beacon/link">',
-        '<meta http-equiv="refresh" content="2;url=/beacon/meta-refresh">',
+        '<meta http-equiv="refresh" content="5;url=/beacon/meta-refresh">',
         '<object data="/beacon/object"></object><embed src="/beacon/embed">',
         f'<details open ontoggle="{js("ontoggle")}"><summary>details</summary>inside</details>',
         f'<form action="/beacon/form"><input autofocus onfocus="{js("onfocus")}"></form>',
