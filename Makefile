@@ -71,6 +71,7 @@ grade: setup ## grade every collected submission of ASSIGNMENT in the sandbox, i
 bench: setup-dev resources system-deps ## print build, execution and grading figures
 	$(PY) scripts/bench_book.py
 	$(PY) scripts/bench_grading.py
+	$(PY) scripts/bench_cgroup_cpu.py
 
 lint: setup-dev ## ruff and codespell
 	$(BIN)/ruff check labeling_labs autograder tests scripts solutions

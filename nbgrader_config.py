@@ -68,7 +68,8 @@ c.Exchange.root = os.environ.get("COURSE_EXCHANGE", "/srv/nbgrader/exchange")
 # Feedback keeps hidden tests hidden (nbgrader's own generate_feedback would show them, and the mark
 # schemes that autograde restores): autograder.grading.feedback.HideHiddenTests replaces each hidden block
 # with a one-line count and reduces tracebacks to the learner-facing message. After the deadline,
-# COURSE_REVEAL_TESTS=1 (or `course-grade feedback --reveal`) shows everything.
+# COURSE_REVEAL_TESTS=1 (or `course-grade feedback --reveal`) shows everything. Revealed or not, it also
+# cleans the learner's HTML, JavaScript and markdown (autograder.grading.sanitize): the page opens in a browser.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.grading.feedback.HideHiddenTests",

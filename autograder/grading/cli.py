@@ -24,6 +24,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from autograder.grading.config import SandboxLimits, nbgrader_env
+from autograder.grading.execute import GradingFailure
 from autograder.grading.pipeline import (
     autograde,
     export_grades,
@@ -31,8 +33,6 @@ from autograder.grading.pipeline import (
     nbgrader,
     summary_table,
 )
-from autograder.grading.config import SandboxLimits, nbgrader_env
-from autograder.grading.execute import GradingFailure
 from autograder.grading.sandbox import SandboxUnavailable
 
 

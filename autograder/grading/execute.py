@@ -44,6 +44,7 @@ import nbformat
 
 from autograder.grading.checker import setup_imports
 from autograder.grading.config import SandboxLimits, allow_unsandboxed_from_env
+from autograder.grading.limits import SandboxCgroup
 from autograder.grading.protocol import (
     CHECK_NOTE,
     KERNEL_DIED,
@@ -60,8 +61,8 @@ from autograder.grading.sandbox import (
     SandboxUnavailable,
     _fresh_uid,
     _prepare_dirs,
-    _process_count,
     _prlimit,
+    _process_count,
     course_packages,
     import_path,
     refusal,
@@ -69,6 +70,7 @@ from autograder.grading.sandbox import (
     sandbox_env,
     sandbox_status,
 )
+from autograder.grading.sanitize import sanitize_notebook
 
 __all__ = ["GradingFailure", "RunReport", "SandboxedExecute", "held_out_problem", "preflight", "run_notebook"]
 
@@ -100,6 +102,8 @@ class RunReport:
     check_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     isolation: str = ""
+    #: The notebook's cgroup: its memory limit for all processes together and CPU weight, or why there is none.
+    cgroup: str = ""
     #: Cells the grader stopped, and checks that failed for a reason of the check's own.
     problems: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
@@ -203,16 +207,25 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
         if source_dir:
             _copy_working_files(Path(source_dir), work, uid if sandboxed else None)
         checker = _start_checker(nb, held_out, held_out_sha256)
-        runner = _start_runner(for_runner, tests, work, etc, uid, limits, sandboxed)
-        try:
-            session = _Session(runner, checker, executed, limits, report, started, tests)
-            failure = session.follow()
-        finally:
-            checker.kill()
-            # a finished runner shuts its kernel down and reaps it (so its peak memory is counted)
-            rusage_peak = _reap(runner.proc, grace=15.0 if session.finished else 0.0)
-            checker.proc.wait()
+        # all of the notebook's processes share one memory limit and one fair CPU weight (where cgroups work)
+        with SandboxCgroup.for_limits(limits, logger=log) as group:
+            runner = _start_runner(for_runner, tests, work, etc, uid, limits, sandboxed, group)
+            session = None
+            try:
+                session = _Session(runner, checker, executed, limits, report, started, tests)
+                failure = session.follow()
+            finally:
+                checker.kill()
+                # a finished runner shuts its kernel down and reaps it (so its peak memory is counted)
+                rusage_peak = _reap(runner.proc, grace=15.0 if session is not None and session.finished else 0.0)
+                checker.proc.wait()
+            report.peak_memory_mb = max(report.peak_memory_mb, group.peak_memory_mb() or 0.0)
+            out_of_memory = group.oom_kills() or 0
+            report.cgroup = group.describe()
         report.peak_memory_mb = round(max(report.peak_memory_mb, rusage_peak / 1024), 1)
+        if failure is not None and out_of_memory and failure[0] in ("kernel-died", "runner-error"):
+            failure = (failure[0], f"{failure[1]} (the notebook's processes together exceeded their "
+                                   f"{limits.memory_mb} MB)")
         if session.infrastructure is not None:
             raise GradingFailure(session.infrastructure)
         returned = session.returned
@@ -231,6 +244,8 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
         report.check_seconds = round(report.check_seconds, 3)
         if log is not None and report.status != "ok":
             log.warning("Notebook stopped early (%s): %s", report.status, report.reason)
+    # learner HTML and JavaScript never reach formgrader or feedback as they were written
+    sanitize_notebook(executed)
     return executed, report
 
 
@@ -245,15 +260,15 @@ def _start_checker(nb, held_out: str, held_out_sha256: str) -> _Process:
 
 
 def _start_runner(nb, tests: list[int], work: Path, etc: Path, uid: int, limits: SandboxLimits,
-                  sandboxed: bool) -> _Process:
+                  sandboxed: bool, group: SandboxCgroup) -> _Process:
     inner = _python("autograder.grading.runner")
     if sandboxed:
-        cmd = sandbox_command(work, limits, uid=uid, etc_dir=etc, inner=inner)
+        cmd = sandbox_command(work, limits, uid=uid, etc_dir=etc, inner=inner, cgroup=group)
         env = None
         cwd = None
     else:
         prlimit = _prlimit(limits, nproc_base=_process_count(os.getuid())) if shutil.which("prlimit") else []
-        cmd = prlimit + inner
+        cmd = group.wrap(prlimit + inner)
         env = {k: v for k, v in sandbox_env(uid).items() if k not in {"HOME"}}
         env.update({"HOME": str(work), "TMPDIR": str(work / ".tmp"), "JUPYTER_RUNTIME_DIR": str(work / ".tmp"),
                     "IPYTHONDIR": str(work / ".tmp" / "ipython"), "MPLCONFIGDIR": str(work / ".tmp"),
@@ -551,10 +566,9 @@ def held_out_problem(path: str, sha256: str = "") -> str | None:
     the sandbox binds, where learner code could read it."""
     if not path:
         return None
+    from autograder.grading.sandbox import read_only_paths
     from labeling_labs.data import load_held_out_file
     from labeling_labs.resources import ResourceError
-
-    from autograder.grading.sandbox import read_only_paths
 
     resolved = Path(path).resolve()
     for bound in read_only_paths():

@@ -15,7 +15,10 @@ feedback without giving the held-out cases away:
 - ANSI colour codes are stripped from every output (tracebacks in the learner's
   own answer cells are kept otherwise: they show only the learner's code);
 - ``reveal=True`` (``HideHiddenTests.reveal = True``), e.g. after the deadline,
-  leaves the notebook as nbgrader rendered it: hidden tests and tracebacks.
+  leaves the notebook as nbgrader rendered it: hidden tests and tracebacks;
+- always, revealed or not, the learner's HTML, JavaScript, SVG and the raw HTML
+  of markdown cells are cleaned (:func:`autograder.grading.sanitize.sanitize_notebook`):
+  feedback pages open in a browser, often from the course's own Jupyter origin.
 
 Two ways to use it:
 
@@ -52,6 +55,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Integer, List, Unicode
 
 from autograder.grading.config import load_config
+from autograder.grading.sanitize import sanitize_notebook
 
 __all__ = [
     "HideHiddenTests",
@@ -144,13 +148,15 @@ class HideHiddenTests(NbGraderPreprocessor):
     ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
-        if self.reveal:
-            return nb, resources
-        self._hidden_lines: set[str] = set()
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                self._hidden_lines.update(self._collect_hidden_lines(cell.source))
-        return super().preprocess(nb, resources)
+        if not self.reveal:
+            self._hidden_lines: set[str] = set()
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    self._hidden_lines.update(self._collect_hidden_lines(cell.source))
+            nb, resources = super().preprocess(nb, resources)
+        # revealed or not, learner HTML and JavaScript reach the page only as inert, cleaned content
+        sanitize_notebook(nb)
+        return nb, resources
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int):
         # autograde restores locked cells from the gradebook, mark schemes included: hide them too

@@ -36,7 +36,6 @@ import datetime
 import json
 import os
 import queue
-import select
 import shutil
 import sqlite3
 import subprocess
@@ -51,7 +50,6 @@ from pathlib import Path
 import nbformat
 
 from autograder.grading.config import (
-    RESULTS_DIR,
     Course,
     SandboxLimits,
     allow_unsandboxed_from_env,
@@ -60,7 +58,7 @@ from autograder.grading.config import (
 )
 from autograder.grading.execute import REPORT_NAME, GradingFailure, held_out_problem, preflight
 from autograder.grading.integrity import cell_problems
-from autograder.grading.sandbox import SandboxUnavailable, refusal, sandbox_status
+from autograder.grading.sandbox import refusal, sandbox_status
 from autograder.grading.worker import GradingWorker
 
 __all__ = ["Course", "Outcome", "autograde", "export_grades", "inspect_submission", "load_course"]

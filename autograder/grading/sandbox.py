@@ -51,7 +51,8 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from autograder.grading.config import SandboxLimits, allow_unsandboxed_from_env
+from autograder.grading.config import SandboxLimits
+from autograder.grading.limits import SECCOMP_FD, SandboxCgroup, cgroup_support, launcher, write_socket_filter
 
 __all__ = [
     "SandboxUnavailable",
@@ -175,8 +176,14 @@ def sandbox_env(uid: int) -> dict[str, str]:
 
 
 def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: Path,
-                    inner: list[str]) -> list[str]:
-    """The ``prlimit … bwrap … setpriv … <inner>`` command line for one run."""
+                    inner: list[str], cgroup: SandboxCgroup | None = None) -> list[str]:
+    """The ``launcher … prlimit … bwrap --seccomp … setpriv … <inner>`` command line for one run.
+
+    The launcher (``/bin/sh``) opens the socket filter (:func:`~autograder.grading.limits.socket_filter`,
+    written into ``etc_dir``, which the sandbox never sees) on descriptor
+    :data:`~autograder.grading.limits.SECCOMP_FD` for bubblewrap and, given an entered ``cgroup``, moves
+    itself into that group first, so that every process of the sandbox is in it. Then it ``exec``s
+    ``prlimit`` (same pid: the caller's process-group and wait logic are unchanged)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed (Debian/Ubuntu: `apt-get install bubblewrap`)")
@@ -235,7 +242,15 @@ def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: 
             raise SandboxUnavailable("`setpriv` (util-linux) is needed to drop root inside the sandbox")
         cmd += [setpriv, "--reuid", str(uid), "--regid", str(uid), "--clear-groups", "--inh-caps", "-all",
                 "--bounding-set", "-all", "--no-new-privs"]
-    return _prlimit(limits, nproc_base=0 if root else _process_count(os.getuid())) + cmd + inner
+    try:
+        socket_filter = write_socket_filter(etc_dir)
+    except RuntimeError as error:  # an architecture the filter does not know
+        raise SandboxUnavailable(str(error)) from error
+    # bubblewrap loads the filter last, just before it runs setpriv: nothing in the sandbox runs without it
+    cmd[1:1] = ["--seccomp", str(SECCOMP_FD)]
+    command = _prlimit(limits, nproc_base=0 if root else _process_count(os.getuid())) + cmd + inner
+    join = cgroup.procs_files() if cgroup is not None and cgroup.active else []
+    return launcher(command, join=join, open_fds={SECCOMP_FD: socket_filter})
 
 
 def _process_count(uid: int) -> int:
@@ -280,12 +295,15 @@ def sandbox_status(refresh: bool = False) -> tuple[bool, str]:
     if not sys.platform.startswith("linux"):
         _STATUS_CACHE = (False, f"the sandbox needs Linux (bubblewrap); this is {sys.platform}")
         return _STATUS_CACHE
-    probe = ("import os, autograder, labeling_labs; "
-             "print(os.getuid(), os.path.dirname(autograder.__file__), os.path.dirname(labeling_labs.__file__))")
+    probe = ("import os, socket, autograder, labeling_labs\n"
+             "try:\n    socket.socket(socket.AF_UNIX).close(); unix = 'open'\n"
+             "except PermissionError:\n    unix = 'refused'\n"
+             "print(os.getuid(), unix, os.path.dirname(autograder.__file__), os.path.dirname(labeling_labs.__file__))")
     try:
-        with tempfile.TemporaryDirectory(prefix="course-sandbox-probe-") as tmp:
+        with (tempfile.TemporaryDirectory(prefix="course-sandbox-probe-") as tmp,
+              SandboxCgroup.for_limits(SandboxLimits(), quiet=True) as group):
             work, etc = _prepare_dirs(Path(tmp), uid := _fresh_uid())
-            cmd = sandbox_command(work, SandboxLimits(), uid=uid, etc_dir=etc,
+            cmd = sandbox_command(work, SandboxLimits(), uid=uid, etc_dir=etc, cgroup=group,
                                   inner=[sys.executable, "-s", "-P", "-c", probe])
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
@@ -293,13 +311,19 @@ def sandbox_status(refresh: bool = False) -> tuple[bool, str]:
             _STATUS_CACHE = (False, f"bubblewrap is installed but could not run the grader's interpreter in a "
                                     f"sandbox: {error}")
         else:
-            inner_uid, *found = done.stdout.split()
+            inner_uid, unix, *found = done.stdout.split()
             expected = [str(p) for p in course_packages().values()]
             if found != expected:
                 _STATUS_CACHE = (False, f"inside the sandbox the course packages were imported from {found}, not "
                                         f"from the folders the grader bound ({expected})")
+            elif unix != "refused":
+                _STATUS_CACHE = (False, "the sandbox's seccomp filter is not in force: a unix socket could be "
+                                        "created inside it")
             else:
-                _STATUS_CACHE = (True, f"bubblewrap sandbox (inner uid {inner_uid})")
+                cgroups_ok, cgroups = cgroup_support()
+                _STATUS_CACHE = (True, f"bubblewrap sandbox (inner uid {inner_uid}; unix sockets and io_uring "
+                                       "refused by seccomp; "
+                                       + (cgroups if cgroups_ok else f"NO CGROUP LIMITS: {cgroups}") + ")")
     except SandboxUnavailable as error:
         _STATUS_CACHE = (False, str(error))
     except (OSError, subprocess.SubprocessError) as error:

@@ -1,36 +1,71 @@
-"""Capabilities some tests need (the grading sandbox, a browser): in CI a missing one is a failure.
+"""A test that needs a capability of the machine (the sandbox, cgroups, a browser) calls one of these
+first. In CI (``CI=true``) a missing capability FAILS the test, naming the cause: a green CI run must
+mean the hardened path was exercised. On a developer's machine it skips, saying why.
 
-A test that needs the sandbox calls :func:`require_sandbox` (or uses the ``sandbox`` fixture of
-``tests/conftest.py``). Where ``CI`` is set (``CI=true``, as ``.ci/run`` runs), a missing sandbox
-**fails** the test and names the cause, so that a broken sandbox can never turn the suite green
-with skips; on a developer's machine it skips, saying why.
+    from support.capabilities import require_sandbox
+
+    def test_something():
+        require_sandbox()
+        ...
+
+or, for a whole module, an autouse fixture that calls it::
+
+    @pytest.fixture(autouse=True)
+    def _needs_sandbox():
+        require_sandbox()
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
-__all__ = ["in_ci", "require", "require_sandbox"]
+__all__ = ["in_ci", "require", "require_browser", "require_cgroups", "require_sandbox"]
 
 
 def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
+    """``CI`` set to a true value, as CI services and ``.ci/run`` set it."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
-def require(ok: bool, what: str, why: str) -> None:
-    """Fail (in CI) or skip (elsewhere) unless ``ok``."""
-    if ok:
+def require(available: bool, what: str, why: str) -> None:
+    """Fail (in CI) or skip (elsewhere) unless ``available``; ``what`` names the capability, ``why`` the cause."""
+    if available:
         return
-    message = f"{what} is not available here: {why}"
+    message = f"{what} is unavailable here: {why}"
     if in_ci():
-        pytest.fail(message + " (CI needs it: a missing capability fails the run)", pytrace=False)
+        pytest.fail(f"{message} (CI=true: a test that needs it fails rather than skips)", pytrace=False)
     pytest.skip(message)
 
 
 def require_sandbox() -> None:
+    """The grading sandbox (bubblewrap, seccomp) works here: see ``autograder.grading.sandbox.sandbox_status``."""
     from autograder.grading.sandbox import sandbox_status
 
     ok, why = sandbox_status()
     require(ok, "the grading sandbox", why)
+
+
+def require_cgroups() -> None:
+    """Each sandbox can get its own memory and CPU cgroup here: see ``autograder.grading.limits.cgroup_support``."""
+    from autograder.grading.limits import cgroup_support
+
+    ok, why = cgroup_support()
+    require(ok, "per-sandbox cgroups", why)
+
+
+def require_browser() -> str:
+    """The path of a Chromium that Playwright can drive (Debian's package; never a downloaded build)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            try:
+                import playwright  # noqa: F401
+            except ImportError:
+                require(False, "a browser for the tests", "the playwright package is not installed")
+            return path
+    require(
+        False, "a browser for the tests", "no Chromium on PATH (`make system-deps` installs Debian's package)"
+    )
+    raise AssertionError("unreachable")
