@@ -26,10 +26,12 @@ cost points for reasons other than the answers:
    :mod:`ast`, IPython magics skipped) must resolve with
    :func:`importlib.util.find_spec` in the environment running this check,
    which is the grader's (the course's pinned requirements).
-5. **Visible checks.** A copy of the notebook is run top to bottom in a fresh
-   kernel of this Python (like nbgrader's autograde: working directory = the
-   notebook's folder, errors do not stop the run, a time limit per cell), and
-   each test cell is scored with nbgrader's own :func:`~nbgrader.utils.determine_grade`.
+5. **Visible checks.** The notebook is run top to bottom exactly as the grader
+   runs it (:func:`autograder.grading.execute.run_notebook`): its cells in a
+   fresh kernel of this Python (in the grading sandbox where this machine has
+   one), each test cell in the grader's checker, outside the kernel; errors do
+   not stop the run, and each cell has the grader's time limit. Each test cell
+   is scored with nbgrader's own :func:`~nbgrader.utils.determine_grade`.
    Hidden tests are not in the learner's copy, so they cannot run here.
 
 The exit code is 0 when every visible check passes and nothing is damaged or
@@ -40,11 +42,9 @@ from __future__ import annotations
 
 import argparse
 import ast
-import copy
 import importlib.util
 import os
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -261,46 +261,32 @@ def _missing_imports(nb: NotebookNode) -> list[str]:
 
 # -- running -------------------------------------------------------------------------------------
 def _run(nb: NotebookNode, folder: Path, timeout: int) -> tuple[NotebookNode, str | None]:
-    """Run a copy of ``nb`` in a fresh kernel of this Python; return it and a fatal problem, if any."""
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    """Run ``nb`` the way the grader does (:func:`autograder.grading.execute.run_notebook`: the learner's
+    cells in a fresh kernel, sandboxed where this machine can, the test cells in the checker); return the
+    executed notebook and a fatal problem, if any."""
+    from autograder.grading.config import SandboxLimits
+    from autograder.grading.execute import GradingFailure, run_notebook
+    from autograder.grading.sandbox import SandboxUnavailable, sandbox_status
 
-    run = copy.deepcopy(nb)
-    for cell in run.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    # Only the kernel of this very Python: the grader's environment, not a kernel installed elsewhere.
-    specs = KernelSpecManager()
-    specs.kernel_dirs = []
-    manager = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=specs)  # the one nbclient expects
-    client = NotebookClient(
-        run,
-        km=manager,
-        timeout=timeout,
-        allow_errors=True,
-        resources={"metadata": {"path": str(folder)}},
-    )
-    current = 0
+    limits = SandboxLimits.from_env(cell_timeout=float(timeout))
     try:
-        # stderr: the kernel's own log lines (cell outputs come by messages, not through it)
-        with client.setup_kernel(stderr=subprocess.DEVNULL):
-            for current, cell in enumerate(run.cells):
-                client.execute_cell(cell, current)
-    except DeadKernelError:
-        where = f"cell {current + 1} ({_question_titles(run)[current]})"
-        return run, (
-            f"The kernel died while running {where}, out of memory perhaps. The grader stops there "
-            "too, and the cells after it score nothing: look for something very large built there."
-        )
-    except CellTimeoutError:
-        where = f"Cell {current + 1} ({_question_titles(run)[current]})"
-        return run, (
-            f"{where} ran longer than {timeout} s, the time limit per cell. The grader stops it "
-            "there, and the cells after it score nothing. Is there an endless loop?"
-        )
-    return run, None
+        executed, report = run_notebook(nb, folder, limits, sandboxed=sandbox_status()[0])
+    except (GradingFailure, SandboxUnavailable) as error:
+        return nb, f"The check could not run your notebook on this machine: {error}"
+    if report.status == "ok":
+        return executed, None
+    where = next((e.split()[-1] for e in reversed(report.events) if e.startswith(("cell ", "check "))), None)
+    index = report.cells_run
+    for position, cell in enumerate(executed.cells):
+        if cell.cell_type == "code" and any(o.get("ename") in ("KernelDied",) for o in cell.get("outputs", [])):
+            index = position
+            break
+    title = _question_titles(executed)[index] if index < len(executed.cells) else (where or "?")
+    if report.status in ("cell-timeout", "notebook-timeout"):
+        return executed, (f"Cell {index + 1} ({title}) ran longer than the time limit ({report.reason}). The "
+                          "grader stops it there, and the cells after it score nothing. Is there an endless loop?")
+    return executed, (f"The kernel died while running cell {index + 1} ({title}): {report.reason}. The grader "
+                      "stops there too, and the cells after it score nothing.")
 
 
 def _failure_message(cell: NotebookNode) -> tuple[str, bool]:
