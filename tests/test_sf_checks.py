@@ -6,6 +6,7 @@ to what learners read is a deliberate one.
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import numpy as np
@@ -30,11 +31,13 @@ from autograder.checks.sf import (
     check_slice_table,
     check_slice_table_shape,
     check_sliceaware_model,
+    check_uses_preprocessor,
     check_weakest_slice,
     held_out_split,
     make_point,
     membership,
     precision_recall,
+    preprocessor_names,
     recompute_sliceaware,
     require_sf,
     slice_names_of,
@@ -559,3 +562,167 @@ def test_the_held_out_split_is_a_fresh_copy_each_time():
     second = held_out_split()
     assert len(second) == 120 and second.loc[second.index[0], "text"] != "changed"
     assert set(second["video"]) == {5}
+
+
+# -- the same checks in the grader's checker: the learner's objects behind handles ---------------------------
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    """A namespace playing the learner's kernel, the checker's channel to it, and the requests it carried."""
+    import json
+
+    from autograder.checks import bridge, remote
+
+    namespace: dict = {}
+    requests: list[str] = []
+    monkeypatch.setattr(bridge, "_namespace", lambda: namespace)
+
+    def channel(request):
+        requests.append(request["op"])
+        return json.loads(bridge.serve(json.dumps(request)))
+
+    remote.set_channel(channel)
+    yield namespace, requests
+    remote.set_channel(None)
+    bridge._REFS.clear()
+
+
+@contextlib.contextmanager
+def _in_the_kernel():
+    """Run a check as in the learner's own kernel (no checker channel) for the duration."""
+    from autograder.checks import remote
+
+    channel = remote.channel()
+    remote.set_channel(None)
+    try:
+        yield
+    finally:
+        remote.set_channel(channel)
+
+
+def _fetch(name):
+    from autograder.checks import codec, remote
+
+    reply = remote._ask({"op": "names", "names": [name]})
+    return codec.decode(reply["values"][name], remote.make_handle)
+
+
+def _failure(check, *args, **kwargs) -> str:
+    with pytest.raises(CheckFailed) as failure:
+        check(*args, **kwargs)
+    return str(failure.value)
+
+
+def test_membership_through_a_handle_asks_the_kernel_once_and_says_the_same(kernel):
+    namespace, requests = kernel
+
+    @slicing_function()
+    def lowering(x):
+        x.text = x.text.lower()
+        return True
+
+    @slicing_function()
+    def link(x):
+        return re.search(r"\w+\.ly", x.text)
+
+    namespace.update(mentions_song=mentions_song, lowering=lowering, link=link)
+    cases = [(row, "song" in row.text) for _, row in FRAME.iterrows()] + [("a SONG", True), ("bye", True)]
+    requests.clear()
+    remote_song = _fetch("mentions_song")
+    with pytest.raises(CheckFailed) as failure:
+        check_membership(remote_song, "mentions_song", cases, rule="holds the songs")
+    assert requests.count("map") == 1 and "call" not in requests  # one request for all eight comments
+    with pytest.raises(CheckFailed) as local:
+        check_membership(mentions_song, "mentions_song", cases, rule="holds the songs")
+    assert (
+        str(failure.value)
+        == str(local.value)
+        == (
+            "`mentions_song` returned False for the comment 'bye'. The slice holds the songs, so it should select it."
+        )
+    )
+    assert _failure(membership, _fetch("lowering"), "lowering", "LOUD") == _failure(
+        membership, lowering, "lowering", "LOUD"
+    )
+    remote_message = _failure(membership, _fetch("link"), "short_link", "go to bit.ly/x")
+    assert remote_message == _failure(membership, link, "short_link", "go to bit.ly/x")
+    assert remote_message.endswith(
+        "(a Match) for the comment 'go to bit.ly/x'. A slicing function answers True "
+        "or False. `re.search` returns a match or None: wrap it in bool(...)."
+    )
+
+
+def test_precision_recall_through_a_handle(kernel):
+    namespace, _ = kernel
+
+    @slicing_function()
+    def dotted(x):
+        return "." in x.text
+
+    namespace["dotted"] = dotted
+    cases = [("bit.ly/x", True), ("see mysite", True), ("9.5 of 10", False), ("hi", False)]
+    assert precision_recall(_fetch("dotted"), "has_link", cases) == precision_recall(
+        dotted, "has_link", cases
+    )
+
+
+def test_the_preprocessor_of_an_sf_is_read_where_it_lives(kernel):
+    namespace, _ = kernel
+
+    @preprocessor()
+    def add_length(x):
+        x.length = len(x.text)
+        return x
+
+    @slicing_function(pre=[add_length])
+    def long_comment(x):
+        return x.length > 10
+
+    namespace.update(long_comment=long_comment, short=short)
+    check_uses_preprocessor(_fetch("long_comment"), "long_comment", "add_length")
+    assert preprocessor_names(_fetch("long_comment")) == ["add_length"]
+    through = _failure(check_uses_preprocessor, _fetch("short"), "short", "add_length")
+    with _in_the_kernel():
+        check_uses_preprocessor(long_comment, "long_comment", "add_length")
+        assert preprocessor_names(long_comment) == ["add_length"]
+        assert (
+            through
+            == _failure(check_uses_preprocessor, short, "short", "add_length")
+            == ("`short` has no preprocessor. Pass `pre=[add_length]` to `@slicing_function`.")
+        )
+
+
+def test_the_slice_matrix_is_recomputed_by_one_kernel_request_per_split(kernel):
+    namespace, requests = kernel
+    sfs = [short, mentions_song]
+    namespace["sfs"] = sfs
+    remote_sfs = _fetch("sfs")
+    requests.clear()
+    check_slice_matrix(_S(sfs), "S_test", remote_sfs, FRAME, split="test")
+    assert requests.count("kernel") == 1 and "map" not in requests and "call" not in requests
+
+    @slicing_function(name="short")
+    def other_short(x):
+        return len(x.text) < 4
+
+    wrong = _S([other_short, mentions_song])
+    through = _failure(check_slice_matrix, wrong, "S_test", remote_sfs, FRAME, split="test")
+    with _in_the_kernel():
+        assert through == _failure(check_slice_matrix, wrong, "S_test", sfs, FRAME, split="test")
+
+
+def test_the_slice_aware_model_predicts_where_it_lives_and_is_scored_here(kernel, trained_model):
+    namespace, _ = kernel
+    model, features, S = trained_model
+    namespace.update(model=model, short=short)
+    remote_model = _fetch("model")
+    check_sliceaware_model(remote_model, "model", ["short", "mentions_song"])
+    through = recompute_sliceaware(remote_model, "model", features, GOLDS, S)
+    with _in_the_kernel():
+        local = recompute_sliceaware(model, "model", features, GOLDS, S)
+    assert list(through.index) == ["overall", "short", "mentions_song"]
+    assert through.to_dict() == local.to_dict()
+    assert _failure(check_sliceaware_model, _fetch("short"), "model", ["short"]).startswith(
+        "`model` is a SlicingFunction, not a SliceAwareClassifier."
+    )

@@ -6,6 +6,12 @@ check takes the learner's object and the name it has in the notebook, so that a
 message can speak about *their* object: observation, then what a correct answer
 does in general terms, then at most one hint. No check modifies a learner's object.
 
+The checks read the same in the learner's kernel and in the grader's checker, where the
+learner's SFs are snorkel objects whose function asks the kernel: a learner's function is
+called over all the cases of a check in one request (:func:`memberships`), the slice matrix
+is recomputed by the learner's own applier next to their SFs, and a slice-aware model is run
+where it lives (:func:`sliceaware_predictions`), its plain predictions scored here.
+
 A case is a pair ``(point, expected)``: ``point`` is a comment's text (made into
 a data point with :func:`make_point`) or a row of a split (a ``pandas.Series``),
 and ``expected`` says whether the comment belongs in the slice.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -35,7 +42,9 @@ from autograder.checks import (
     require_function,
     show,
 )
-from labeling_labs.constants import ABSTAIN, COLUMNS
+from autograder.checks.codec import CodecError
+from autograder.checks.remote import is_handle, kernel_side, map_remote, type_name
+from labeling_labs.constants import ABSTAIN, COLUMNS, SEED
 
 __all__ = [
     "Credit",
@@ -50,13 +59,19 @@ __all__ = [
     "check_slice_table",
     "check_slice_table_shape",
     "check_sliceaware_model",
+    "check_uses_preprocessor",
     "check_weakest_slice",
+    "course_features",
     "held_out_split",
     "make_point",
     "membership",
+    "memberships",
     "precision_recall",
+    "preprocessor_names",
     "recompute_sliceaware",
+    "reference_baseline",
     "require_sf",
+    "sliceaware_predictions",
     "sliceaware_scores",
     "slice_names_of",
     "slice_table_series",
@@ -126,6 +141,51 @@ def _as_point(point: Any) -> pd.Series:
     return point if isinstance(point, pd.Series) else make_point(point)
 
 
+@functools.lru_cache(maxsize=1)
+def _course_features() -> dict:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from labeling_labs.data import load_spam_splits
+
+    splits = load_spam_splits(train_labels=True)
+    vectorizer = CountVectorizer(ngram_range=(1, 1))
+    X_train = vectorizer.fit_transform(splits.train["text"]).toarray().astype(np.float32)
+    X_test = vectorizer.transform(splits.test["text"]).toarray().astype(np.float32)
+    return {
+        "train": splits.train,
+        "test": splits.test,
+        "X_train": X_train,
+        "X_test": X_test,
+        "y_train": splits.train["label"].to_numpy(),
+        "y_test": splits.test["label"].to_numpy(),
+    }
+
+
+def course_features() -> dict:
+    """The assignment's data as its given cells make it, read from the course's files (never from the
+    notebook's variables): ``train`` and ``test`` (frames), ``X_train``/``X_test`` (word counts of a
+    ``CountVectorizer`` fitted on train, ``float32``) and ``y_train``/``y_test``. Fresh copies each call."""
+    data = _course_features()
+    return {key: value.copy() for key, value in data.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_baseline() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    data = _course_features()
+    model = LogisticRegression(C=0.001, solver="liblinear", random_state=SEED)
+    with quietly():
+        model.fit(data["X_train"], data["y_train"])
+        return model.predict(data["X_test"]), model.predict_proba(data["X_test"])
+
+
+def reference_baseline() -> tuple[np.ndarray, np.ndarray]:
+    """``(preds, probs)`` of the assignment's given baseline on test, trained here from the course's files."""
+    preds, probs = _reference_baseline()
+    return preds.copy(), probs.copy()
+
+
 def require_sf(sf: Any, name: str) -> Any:
     """Check that ``sf`` is answered and is a snorkel ``SlicingFunction``."""
     from snorkel.slicing import SlicingFunction
@@ -134,35 +194,99 @@ def require_sf(sf: Any, name: str) -> Any:
     if not isinstance(sf, SlicingFunction):
         hint = (
             " A labeling function is not a slicing function: use @slicing_function()."
-            if type(sf).__name__ == "LabelingFunction"
+            if type_name(sf) == "LabelingFunction"
             else " Did you forget the @slicing_function() decorator?"
         )
-        raise CheckFailed(f"`{name}` is a {type(sf).__name__}, not a SlicingFunction.{hint}")
+        raise CheckFailed(f"`{name}` is a {type_name(sf)}, not a SlicingFunction.{hint}")
     return require_function(sf, name)
 
 
-def membership(sf: Any, name: str, point: Any) -> bool:
-    """Ask ``sf`` about one data point: it must answer True or False and leave the point unchanged."""
-    point = _as_point(point)
-    before = copy.deepcopy(point)
-    answer = call_safely(sf, point, name=name, about=f"the comment {show(point['text'])}")
+def _outcomes(func: Any, points: list) -> list[tuple[bool, Any]]:
+    """``[(True, func(point)) or (False, the exception)]`` for each point, in order.
+
+    A learner's function behind a handle (in the checker) is called over every point in one
+    request to the kernel; changes it makes to a point are mirrored onto ``points``.
+    """
+    if is_handle(func) and points:
+        return map_remote(func, list(points))
+    outcomes = []
+    for point in points:
+        try:
+            with quietly():
+                outcomes.append((True, func(point)))
+        except (NotAnswered, CheckFailed, CodecError):
+            raise
+        except Exception as error:
+            outcomes.append((False, error))
+    return outcomes
+
+
+def _raise(error: BaseException):
+    def again(*_args: Any) -> Any:
+        raise error
+
+    return again
+
+
+def _about(point: pd.Series) -> str:
+    return f"the comment {show(point['text'])}"
+
+
+def _answer(name: str, point: pd.Series, before: pd.Series, outcome: tuple[bool, Any]) -> bool:
+    """One of ``sf``'s answers, checked: no exception, the point unchanged, True or False."""
+    ok, answer = outcome
+    if not ok:  # the same message as calling the function here would give
+        call_safely(_raise(answer), point, name=name, about=_about(point))
     expect(
         before.equals(point) and list(before.index) == list(point.index),
         f"`{name}` changed the data point it was given. Work on a copy instead, "
         "for example `x = x.copy()` or build a new point.",
     )
     if not isinstance(answer, bool | np.bool_):
-        if type(answer).__name__ == "Match":
+        kind = type_name(answer)
+        if kind == "Match":
             hint = " `re.search` returns a match or None: wrap it in bool(...)."
         elif answer is None:
             hint = " Did you forget to `return` the answer, or return `re.search(...)` without bool(...)?"
         else:
             hint = " Return the result of a comparison, or wrap the value in bool(...)."
         raise CheckFailed(
-            f"`{name}` returned {show(answer)} (a {type(answer).__name__}) for the comment "
+            f"`{name}` returned {show(answer)} (a {kind}) for the comment "
             f"{show(point['text'])}. A slicing function answers True or False.{hint}"
         )
     return bool(answer)
+
+
+def memberships(sf: Any, name: str, points: Iterable[Any]) -> list[bool]:
+    """Ask ``sf`` about each data point (one request to the kernel when graded); each answer must be
+    True or False and leave its point unchanged. The first point that breaks the contract fails."""
+    points = [_as_point(point) for point in points]
+    originals = [copy.deepcopy(point) for point in points]
+    outcomes = _outcomes(sf, points)
+    return [
+        _answer(name, point, before, outcome)
+        for point, before, outcome in zip(points, originals, outcomes, strict=True)
+    ]
+
+
+def membership(sf: Any, name: str, point: Any) -> bool:
+    """Ask ``sf`` about one data point: it must answer True or False and leave the point unchanged."""
+    return memberships(sf, name, [point])[0]
+
+
+@kernel_side
+def preprocessor_names(sf: Any) -> list[str]:
+    """The names of the preprocessors a snorkel function runs first (``pre=[...]``), read where it lives."""
+    return [str(getattr(pre, "name", None) or type(pre).__name__) for pre in getattr(sf, "_pre", None) or []]
+
+
+def check_uses_preprocessor(sf: Any, name: str, pre_name: str) -> None:
+    """Check that the SF ``sf`` runs a preprocessor (``pre=[<pre_name>]``)."""
+    names = preprocessor_names(sf)
+    expect(
+        isinstance(names, list) and len(names) > 0,
+        f"`{name}` has no preprocessor. Pass `pre=[{pre_name}]` to `@slicing_function`.",
+    )
 
 
 def check_membership(
@@ -174,13 +298,14 @@ def check_membership(
     5 words"); ``hint`` is one optional question or tip for the learner.
     """
     require_sf(sf, name)
-    wrong = []
-    total = 0
-    for point, expected in cases:
-        total += 1
-        answer = membership(sf, name, point)
-        if answer != bool(expected):
-            wrong.append((_as_point(point)["text"], answer))
+    cases = [(_as_point(point), bool(expected)) for point, expected in cases]
+    answers = memberships(sf, name, [point for point, _ in cases])
+    wrong = [
+        (point["text"], answer)
+        for (point, expected), answer in zip(cases, answers, strict=True)
+        if answer != expected
+    ]
+    total = len(cases)
     if wrong:
         text, answer = wrong[0]
         side = "leave it out" if answer else "select it"
@@ -256,17 +381,32 @@ def _require_recarray(S: Any, name: str) -> np.ndarray:
     return S
 
 
-def _apply_sfs(sfs: Sequence[Any], frame: pd.DataFrame, about: str) -> np.ndarray:
+@kernel_side
+def apply_sfs_where_they_live(sfs: Sequence[Any], frame: pd.DataFrame) -> dict:
+    """``{"S": PandasSFApplier(sfs).apply(frame)}``, or ``{"raised": [type, message]}``: run next to the
+    learner's SFs (one request, not one per data point). Only compared with the learner's own slice matrix."""
     from snorkel.slicing import PandasSFApplier
 
     try:
         with quietly():
-            return PandasSFApplier(list(sfs)).apply(frame, progress_bar=False)
+            return {"S": PandasSFApplier(list(sfs)).apply(frame.copy(), progress_bar=False)}
     except Exception as error:
+        return {"raised": [type(error).__name__, str(error)]}
+
+
+def _apply_sfs(sfs: Sequence[Any], frame: pd.DataFrame, about: str) -> np.ndarray:
+    result = apply_sfs_where_they_live(list(sfs), frame)
+    raised = result.get("raised") if isinstance(result, dict) else None
+    if raised is not None:
+        kind, message = (str(part) for part in raised)
         raise CheckFailed(
-            f"Applying `sfs` to {about} raised {type(error).__name__}: {show(str(error))}. "
+            f"Applying `sfs` to {about} raised {kind}: {show(message)}. "
             f"Run the cells of your slicing functions again and check each one on its own."
-        ) from None
+        )
+    S = result.get("S") if isinstance(result, dict) else None
+    if not isinstance(S, np.ndarray) or not S.dtype.names or len(S) != len(frame):
+        raise CheckFailed(f"Applying `sfs` to {about} did not give a slice matrix: {show(S)}.")
+    return S
 
 
 def check_slice_matrix(S: Any, name: str, sfs: Sequence[Any], frame: pd.DataFrame, *, split: str) -> None:
@@ -456,10 +596,10 @@ def check_sliceaware_model(model: Any, name: str, slice_names: Sequence[str]) ->
     require_answer(model, name)
     if not isinstance(model, SliceAwareClassifier):
         raise CheckFailed(
-            f"`{name}` is a {type(model).__name__}, not a SliceAwareClassifier. Build it with "
+            f"`{name}` is a {type_name(model)}, not a SliceAwareClassifier. Build it with "
             f"`SliceAwareClassifier(base_architecture, head_dim, slice_names, scorer)`."
         )
-    given = [name_ for name_ in model.slice_names if name_ != "base"]
+    given = [str(name_) for name_ in (model.slice_names or []) if name_ != "base"]
     expect(
         given == list(slice_names),
         f"`{name}` was built for the slices {given}, not for the SFs in `sfs`: {list(slice_names)}.",
@@ -481,26 +621,88 @@ def sliceaware_scores(frame: Any, name: str, task: str = "task") -> pd.Series:
         raise CheckFailed(f"`{name}` has no F1 scores per slice: {show(str(error))}.") from None
 
 
-def recompute_sliceaware(model: Any, name: str, X: np.ndarray, y: np.ndarray, S: np.ndarray) -> pd.Series:
-    """Score a copy of the learner's model on ``X``/``y`` with the slices of ``S`` (the model is left untouched)."""
-    import torch
-    from snorkel.classification import DictDataset
+@kernel_side
+def sliceaware_predictions(model: Any, X: Any = None) -> dict:
+    """``{"preds", "probs"}`` of the base task of a copy of the learner's slice-aware ``model`` on ``X``
+    (default: the course's test features, :func:`course_features`), or ``{"raised": [type, message]}``.
 
-    S = _require_recarray(S, "S_test")
-    twin = copy.deepcopy(model)
+    Runs where the model lives (in the learner's kernel when graded); the model itself is left untouched.
+    These are the learner's own model's answers: scores are computed from them by the caller.
+    """
+    import torch
+    from snorkel.classification import DictDataLoader, DictDataset
+
+    features = course_features()["X_test"] if X is None else np.asarray(X)
     try:
         with quietly():
+            twin = copy.deepcopy(model)
+            task = twin.base_task.name
             dataset = DictDataset.from_tensors(
-                torch.as_tensor(np.asarray(X), dtype=torch.float32), torch.as_tensor(np.asarray(y)), "test"
+                torch.as_tensor(features, dtype=torch.float32),
+                torch.zeros(len(features), dtype=torch.long),
+                "test",
+                task_name=task,
             )
-            loader = twin.make_slice_dataloader(dataset, S, batch_size=256)
-            frame = twin.score_slices([loader], as_dataframe=True)
+            results = twin.predict(DictDataLoader(dataset, batch_size=256), return_preds=True)
     except Exception as error:
+        return {"raised": [type(error).__name__, str(error)]}
+    return {
+        "preds": np.asarray(results["preds"][task]).astype(int).reshape(-1),
+        "probs": np.asarray(results["probs"][task], dtype=float),
+    }
+
+
+def _slice_f1(
+    S: np.ndarray, golds: np.ndarray, preds: np.ndarray, probs: np.ndarray, *, name: str
+) -> pd.Series:
+    """F1 of ``preds`` overall and on each slice of ``S``, as ``SliceAwareClassifier.score_slices`` computes
+    it: each slice's gold labels outside the slice are masked with -1."""
+    from snorkel.analysis import Scorer
+
+    scorer = Scorer(metrics=["f1"])
+    golds = np.asarray(golds).astype(int)
+    scores = {"overall": scorer.score(golds, preds, probs)["f1"]}
+    for field in S.dtype.names:
+        member = np.asarray(S[field]).astype(bool)
+        if not member.any():
+            raise CheckFailed(
+                f"`{name}` cannot be scored on the slice {field!r}: it holds no test comment in `S_test`, and "
+                f"snorkel cannot score an empty slice. Make that SF select some test comments first."
+            )
+        with quietly():
+            scores[field] = scorer.score(np.where(member, golds, -1), preds, probs)["f1"]
+    return pd.Series(scores, dtype=float, name="f1")
+
+
+def recompute_sliceaware(model: Any, name: str, X: Any, y: np.ndarray, S: np.ndarray) -> pd.Series:
+    """F1 per slice ('overall' first) of the learner's model on ``X`` (``None``: the course's test features)
+    against the gold labels ``y``, with the slices of ``S``: the model predicts (on a copy, where it lives),
+    the scores are computed here."""
+    S = _require_recarray(S, "S_test")
+    result = sliceaware_predictions(model, X)
+    raised = result.get("raised") if isinstance(result, dict) else None
+    if raised is not None:
+        kind, message = (str(part) for part in raised)
         raise CheckFailed(
-            f"Scoring `{name}` on the test features raised {type(error).__name__}: {show(str(error))}. "
+            f"Scoring `{name}` on the test features raised {kind}: {show(message)}. "
             f"Does its base architecture take the `X_test` features as they are?"
-        ) from None
-    return sliceaware_scores(frame, name)
+        )
+    preds = np.asarray(result.get("preds")) if isinstance(result, dict) else None
+    probs = np.asarray(result.get("probs")) if isinstance(result, dict) else None
+    golds = np.asarray(y)
+    if (
+        preds is None
+        or probs is None
+        or preds.shape != golds.shape
+        or len(probs) != len(golds)
+        or len(S) != len(golds)
+    ):
+        raise CheckFailed(
+            f"Scoring `{name}` on the test features did not give one prediction per test comment "
+            f"({len(golds)}, with `S_test` of {len(S)} rows). Does its base architecture take the `X_test` "
+            f"features as they are?"
+        )
+    return _slice_f1(S, golds, preds, probs, name=name)
 
 
 def check_comparison(
@@ -591,11 +793,12 @@ def precision_recall(sf: Any, name: str, cases: Iterable[tuple[Any, bool]]) -> d
     (contract: True/False, no mutation, no exception).
     """
     require_sf(sf, name)
+    cases = [(_as_point(point), bool(expected)) for point, expected in cases]
+    answers = memberships(sf, name, [point for point, _ in cases])
     tp = fp = fn = 0
     false_positive = false_negative = None
-    for point, expected in cases:
-        answer = membership(sf, name, point)
-        text = _as_point(point)["text"]
+    for (point, expected), answer in zip(cases, answers, strict=True):
+        text = point["text"]
         if answer and expected:
             tp += 1
         elif answer:
