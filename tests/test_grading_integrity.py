@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from fixtures.tiny.course import SLUG, blank, make_tiny_course, perfect, wrong
-from support.submissions import add_submission
+from support.submissions import add_submission, gradebook_totals
 
 from autograder.grading.config import nbgrader_env
 from autograder.grading.pipeline import autograde, export_grades, load_course
@@ -30,17 +29,6 @@ LIMITS_ARGS = ["--SandboxedExecute.timeout=20", "--SandboxedExecute.notebook_tim
 def nbgrader_autograde(course: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nbgrader", "autograde", SLUG, "--force", *LIMITS_ARGS, *extra],
                           cwd=course, capture_output=True, text=True, env=nbgrader_env(), timeout=900)
-
-
-def gradebook_scores(course: Path) -> dict[str, float | None]:
-    """``{student: total auto score}``, None where no cell has a score (nothing was written)."""
-    with sqlite3.connect(course / "gradebook.db") as db:
-        rows = db.execute(
-            "SELECT submitted_assignment.student_id, SUM(grade.auto_score), COUNT(grade.auto_score) FROM grade "
-            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "GROUP BY submitted_assignment.student_id").fetchall()
-    return {student: (total if count else None) for student, total, count in rows}
 
 
 def damaged_batch(course: Path) -> dict[str, str]:
@@ -77,7 +65,7 @@ def test_plain_nbgrader_autograde_grades_every_honest_submission_of_a_damaged_ba
     done = nbgrader_autograde(course)
     log = done.stdout + done.stderr
     assert done.returncode != 0  # nbgrader says some submissions failed ...
-    scores = gradebook_scores(course)
+    scores = gradebook_totals(course)
     for student, expected in HONEST.items():  # ... and graded all the others
         assert scores.get(student) == expected, f"{student}: {scores.get(student)}\n{log[-3000:]}"
         assert (course / "autograded" / student / SLUG / f"{SLUG}.ipynb").is_file()
@@ -111,7 +99,7 @@ def test_machinery_that_cannot_start_grades_nobody_in_nbgrader_or_course_grade(t
     log = done.stdout + done.stderr
     assert done.returncode != 0
     assert "the grading machinery does not work here" in log
-    assert set(gradebook_scores(course).values()) <= {None}, gradebook_scores(course)
+    assert set(gradebook_totals(course).values()) <= {None}, gradebook_totals(course)
     assert not list((course / "autograded").glob(f"*/{SLUG}/{SLUG}.ipynb"))
 
     shutil.rmtree(course / "autograded", ignore_errors=True)
@@ -139,7 +127,7 @@ def test_a_course_folder_with_its_own_package_copies_grades_like_the_repository(
         cli = subprocess.run([sys.executable, "-m", "autograder.grading.cli", "autograde", SLUG, "--no-progress"],
                              cwd=course, capture_output=True, text=True, timeout=900, env=nbgrader_env())
         assert cli.returncode == 0, cli.stdout + cli.stderr
-        results[course.name] = gradebook_scores(course)
+        results[course.name] = gradebook_totals(course)
     assert results["copied"] == results["plain"] == {"perfect": 5.0, "wrong": 1.5, "blank": 0.0}
 
 
@@ -232,7 +220,7 @@ def test_private_held_out_data_replaces_the_public_split_and_stays_out_of_the_sa
         if student == "private":
             text = "".join(o.get("text", "") for o in graded.cells[2].outputs)
             assert "variable: None" in text and "readable: False" in text
-    scores = gradebook_scores(course)
+    scores = gradebook_totals(course)
     assert scores["public"] == 21.0
     assert scores["private"] < scores["public"]  # the flipped labels were used ...
     for grade_id in ("q1-keyword-lf-tests", "q2-regex-lf-tests"):  # ... and label-free checks still pass

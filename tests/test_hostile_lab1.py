@@ -13,12 +13,18 @@ import base64
 import binascii
 import html
 import re
-import sqlite3
 
 import nbformat
 import pytest
 from fixtures.hostile_lab1 import ATTACKS, LAST_ANSWER, from_blank, from_solution, groups
-from support.submissions import answer_cells, blank_submission, make_course, perfect_submission, with_answers
+from support.submissions import (
+    answer_cells,
+    blank_submission,
+    gradebook_totals,
+    make_course,
+    perfect_submission,
+    with_answers,
+)
 
 from autograder.authoring.leaks import secret_lines
 from autograder.grading.cli import main as course_grade
@@ -27,16 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("sandbox")]
 
 SLUG = "01-labeling-functions"
 FULL = 21.0
-
-
-def totals(course) -> dict[str, float]:
-    with sqlite3.connect(course / "gradebook.db") as db:
-        rows = db.execute(
-            "SELECT submitted_assignment.student_id, SUM(COALESCE(grade.auto_score, 0)) FROM grade "
-            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "GROUP BY submitted_assignment.student_id").fetchall()
-    return dict(rows)
 
 
 def decoded_variants(text: str) -> list[str]:
@@ -68,7 +64,7 @@ def test_attacks_from_the_blank_release_earn_nothing_and_beside_a_solution_chang
     submissions["solution"] = perfect_submission(SLUG)
     course = make_course(tmp_path / "course", SLUG, submissions)
     assert course_grade(["--course-root", str(course), "autograde", SLUG, "--workers", "2", "--no-progress"]) == 0
-    scores = totals(course)
+    scores = gradebook_totals(course, missing_as_none=False)
     for name in groups():
         assert scores[name] == 0.0, f"{name} ({', '.join(groups()[name])}) earned {scores[name]}"
     assert scores["solution"] == FULL

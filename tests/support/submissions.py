@@ -56,6 +56,7 @@ __all__ = [
     "course_config_text",
     "generate_release",
     "grade_with_nbgrader",
+    "gradebook_totals",
     "load_wrong_answers",
     "make_course",
     "nbgrader_command",
@@ -172,3 +173,18 @@ def grade_with_nbgrader(
 def now_timestamp() -> str:
     """The current time in nbgrader's timestamp format (for real, non-synthetic submissions)."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def gradebook_totals(course_dir: Path | str, *, missing_as_none: bool = True) -> dict[str, float | None]:
+    """``{student: total auto score}`` from a course's gradebook; None where no cell got a score (nothing was
+    written), or 0 for those with ``missing_as_none=False``."""
+    import sqlite3
+
+    with sqlite3.connect(Path(course_dir) / "gradebook.db") as db:
+        rows = db.execute(
+            "SELECT submitted_assignment.student_id, SUM(grade.auto_score), COUNT(grade.auto_score) FROM grade "
+            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+            "GROUP BY submitted_assignment.student_id").fetchall()
+    return {student: (total if count else (None if missing_as_none else 0.0)) for student, total, count in rows}
+
