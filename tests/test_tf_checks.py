@@ -456,3 +456,176 @@ def test_scorecard_lets_other_errors_through():
     with pytest.raises(ZeroDivisionError):
         with card.part(1, "boom"):
             1 / 0  # noqa: B018
+
+
+# -- the same verdicts where grading runs them: in the checker, the TFs behind handles ------------------------
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    """A namespace playing the learner's kernel, and the checker's channel to it (as in ``test_checker``)."""
+    import json
+
+    from autograder.checks import bridge, remote
+
+    namespace: dict = {}
+    monkeypatch.setattr(bridge, "_namespace", lambda: namespace)
+    remote.set_channel(lambda request: json.loads(bridge.serve(json.dumps(request))))
+    yield namespace
+    remote.set_channel(None)
+    bridge._REFS.clear()
+
+
+def _seen_from_the_checker(kernel, **objects):
+    """The learner's objects as a test cell in the checker receives them: handles (or plain data)."""
+    from autograder.checks import codec, remote
+
+    kernel.update(objects)
+    reply = remote._ask({"op": "names", "names": list(objects)})
+    return [codec.decode(reply["values"][name], remote.make_handle) for name in objects]
+
+
+def _verdict(check, *args, **kwargs):
+    try:
+        return ("ok", check(*args, **kwargs))
+    except CheckFailed as failure:
+        return ("failed", str(failure))
+
+
+def _in_the_kernel(check, *args, **kwargs):
+    """``check(...)`` as the learner's own kernel runs it: no checker channel."""
+    from autograder.checks import remote
+
+    channel = remote.channel()
+    remote.set_channel(None)
+    try:
+        return check(*args, **kwargs)
+    finally:
+        remote.set_channel(channel)
+
+
+CONTRACT_CASES = [
+    (add_bang, "Nice song", True),
+    (add_bang, "", False),
+    (add_bang_in_place, "Nice song", None),
+    (flip_label, "Nice song", None),
+    (same_text, "Nice song", None),
+    (never, "Nice song", True),
+    (returns_string, "hello", None),
+    (joined_lemma, "Nice song", None),
+    (crashes, "hello", None),
+    (unseeded, "Nice song", None),
+]
+
+
+def test_the_contract_gives_the_same_verdicts_in_the_checker_as_in_the_kernel(kernel):
+    from autograder.checks import remote
+
+    for tf, text, applies in CONTRACT_CASES:
+        point = make_point(text, label=SPAM)
+        local = _in_the_kernel(_verdict, check_tf_contract, tf, point, name=tf.name, applies=applies)
+        (handle,) = _seen_from_the_checker(kernel, tf=tf)
+        assert remote.is_handle(handle) and isinstance(handle, type(tf).__mro__[1])
+        checked = _verdict(check_tf_contract, handle, point, name=tf.name, applies=applies)
+        if tf is unseeded:
+            assert local[0] == checked[0] == "failed" and "with the same seed" in checked[1]
+        elif local[0] == "ok" and local[1] is not None:
+            assert checked[0] == "ok" and checked[1].equals(local[1])
+        else:
+            assert checked == local, tf.name
+        assert point["text"] == text  # the caller's point is never changed
+
+
+def test_an_in_place_edit_through_the_memoized_preprocessor_is_seen_from_the_checker(kernel, spacy_pre):
+    from autograder.checks.tf import reset_caches
+
+    leaky = _make_noun_tf(spacy_pre, in_place=True)
+    (handle,) = _seen_from_the_checker(kernel, leaky=leaky)
+    reset_caches(handle)
+    point = make_point("I love this song")
+    with pytest.raises(
+        CheckFailed, match=r"^`shout_a_noun` changed the data point it was given \(`text` went from"
+    ):
+        check_keeps_input(handle, point, name="shout_a_noun")
+    with seeded():
+        leaky(point)
+    assert spacy_pre(point)["text"] == "I love this SONG"  # the kernel's cache holds the edit...
+    reset_caches(handle)  # ... until a test cell empties it, from the checker
+    assert spacy_pre(point)["text"] == "I love this song"
+    spacy_pre.reset_cache()
+
+
+def test_many_points_take_one_request_to_the_kernel(kernel, monkeypatch):
+    from autograder.checks import remote
+    from autograder.checks.tf import check_tf_contracts
+
+    (handle,) = _seen_from_the_checker(kernel, add_bang=add_bang)
+    requests = []
+    channel = remote.channel()
+    monkeypatch.setattr(
+        remote, "_CHANNEL", lambda request: requests.append(request["op"]) or channel(request)
+    )
+    points = [make_point(f"comment {i}") for i in range(30)]
+    results = check_tf_contracts(handle, points, name="add_bang", applies=True)
+    assert [r["text"] for r in results] == [f"comment {i}!" for i in range(30)]
+    share, pairs = share_applied(handle, pd.DataFrame(points), name="add_bang")
+    assert share == 1.0 and len(pairs) == 30
+    assert requests == ["kernel", "kernel"]
+
+
+def test_a_stand_in_table_replaces_a_helper_the_tf_calls_and_falls_back_to_it(kernel):
+    from autograder.checks.tf import tf_trials
+
+    namespace = {"transformation_function": transformation_function, "helper": str.upper}
+    exec(
+        "@transformation_function()\n"
+        "def tf(x):\n"
+        "    x = x.copy()\n"
+        "    x['text'] = ' '.join(helper(w) for w in x['text'].split())\n"
+        "    return x\n",
+        namespace,
+    )
+    (handle,) = _seen_from_the_checker(kernel, tf=namespace["tf"])
+    trials = tf_trials(handle, (make_point("nice song"),), SEED, False, {"helper": {("nice",): "fine"}})
+    assert trials[0]["first"]["value"]["text"] == "fine SONG"
+    assert namespace["helper"] is str.upper
+
+
+def test_policies_models_and_synonyms_through_the_checker(kernel):
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from autograder.checks.tf import call_many
+    from labeling_labs import load_spam_splits
+
+    frame = pd.DataFrame([make_point(f"comment number {i}") for i in range(6)])
+    policy = RandomPolicy(2, sequence_length=1, n_per_original=2, keep_original=True)
+    local = _in_the_kernel(apply_policy, [add_bang, never], policy, frame)
+    tf_a, tf_b, remote_policy = _seen_from_the_checker(kernel, a=add_bang, b=never, policy=policy)
+    assert policy_problems(remote_policy, "random_policy", kind=RandomPolicy, **ASKED) == [
+        "`random_policy` has n_tfs=2; the question asks for n_tfs=5.",
+        "`random_policy` has sequence_length=1; the question asks for sequence_length=2.",
+    ]
+    asked = {**ASKED, "n_tfs": 2, "sequence_length": 1}
+    assert policy_problems(remote_policy, "random_policy", kind=RandomPolicy, **asked) == []
+    assert list(apply_policy([tf_a, tf_b], remote_policy, frame)["text"]) == list(local["text"])
+
+    train, _, _, test = load_spam_splits(train_labels=True)
+    small = train.sample(150, random_state=SEED)
+    fitted = make_pipeline(CountVectorizer(), LogisticRegression(solver="liblinear", random_state=SEED))
+    fitted.fit(small["text"], small["label"])
+    (model,) = _seen_from_the_checker(kernel, model=fitted)
+    expected = _in_the_kernel(retrained_accuracy, fitted, small, test, name="model")
+    assert retrained_accuracy(model, small, test, name="model") == expected
+
+    def synonym(word, pos):
+        if word == "boom":
+            raise ValueError("no")
+        return {"song": "vocal"}.get(word)
+
+    (remote_synonym,) = _seen_from_the_checker(kernel, synonym=synonym)
+    assert call_many(remote_synonym, [("song", "n"), ("x", "v")], name="synonym") == ["vocal", None]
+    with pytest.raises(CheckFailed) as info:
+        call_many(remote_synonym, [("song", "n"), ("boom", "v")], name="synonym", about=lambda c: repr(c))
+    assert str(info.value) == "`synonym` raised ValueError: 'no' on ('boom', 'v')."

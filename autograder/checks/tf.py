@@ -15,11 +15,23 @@ A transformation function (TF) is graded on its contract:
 
 TFs draw random numbers from ``random`` or ``numpy.random``: every call here
 seeds both first (:func:`seeded`), so grading is deterministic.
+
+Where the checks run. When a notebook is graded, its test cells run in the checker, outside the
+learner's kernel (:mod:`autograder.checks.remote`). Seeding the learner's generators, calling a TF
+twice with the same seed, feeding a prepared point to the function inside a TF, applying a policy,
+resetting a preprocessor's cache and refitting the learner's pipeline only mean something next to
+the learner's objects, so the helpers that do them (:func:`tf_trials`, :func:`reset_caches`, ...)
+are :func:`~autograder.checks.remote.kernel_side`: they run in the kernel, in one request for a whole
+list of points, and bring back plain data (the TF's outputs, what it changed, the error it raised).
+The verdicts are made here, from that data; the expectations of hidden tests (the spaCy parse of a
+held-out comment, a WordNet synonym) are computed here too (:func:`parse`), never by the learner's
+objects. In the learner's own kernel the same helpers run directly: the same checks, the same verdicts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import pickle
 import random
 import re
@@ -31,7 +43,6 @@ import pandas as pd
 
 from autograder.checks import (
     CheckFailed,
-    call_safely,
     expect,
     quietly,
     require_answer,
@@ -39,31 +50,45 @@ from autograder.checks import (
     show,
     unwrap,
 )
+from autograder.checks.remote import LearnerError, kernel_side, type_name
 from labeling_labs.constants import HAM, SEED
 
 __all__ = [
+    "NAMES",
     "apply_policy",
     "Scorecard",
+    "call_many",
     "check_keeps_input",
     "check_policy",
     "check_synonym_result",
     "check_tf_contract",
+    "check_tf_contracts",
     "make_point",
+    "parse",
     "policy_problems",
     "prepare",
     "require_tf",
+    "reset_caches",
     "retrained_accuracy",
     "run_tf",
     "seeded",
     "share_applied",
     "substitute",
     "text_problems",
+    "tf_trials",
 ]
 
 #: A transformed text shorter than this fraction of the original (or longer than ``MAX_GROWTH`` times it) is not
 #: the same comment any more.
 MIN_SHRINK = 0.3
 MAX_GROWTH = 3.0
+
+#: The names that ``change_person`` (Question 3) may put in place of a person's name. The notebook imports them
+#: from here, so that the checks compare with this list, not with a notebook variable the learner may rebind.
+NAMES = tuple(
+    "Aiko Amara Ana Bilal Carlos Chen Dmitri Elena Emeka Farah Giulia Hana Ibrahim Ines Jonas Kofi Leila Lucas "
+    "Mei Nadia Omar Priya Rafael Sara Tomas Yusuf Zoe".split()
+)
 
 
 def require_tf(tf: Any, name: str) -> Any:
@@ -73,7 +98,7 @@ def require_tf(tf: Any, name: str) -> Any:
     require_function(tf, name)
     if not isinstance(tf, BaseMapper):
         raise CheckFailed(
-            f"`{name}` is a {type(tf).__name__}, not a transformation function. "
+            f"`{name}` is a {type_name(tf)}, not a transformation function. "
             "Did you forget the `@transformation_function(...)` line above `def`?"
         )
     return tf
@@ -123,12 +148,51 @@ def substitute(func: Any, name: str, replacement: Any) -> Iterator[None]:
             namespace[name] = before
 
 
-def prepare(tf: Any, point: pd.Series, *, name: str) -> pd.Series:
-    """The point as ``tf``'s own function receives it: a copy, passed through the TF's preprocessors.
+# --------------------------------------------------------------------------- the checker's own expectations
 
-    The preprocessors run without their cache: a TF that edited a cached point
-    in place in an earlier call must not hide its edit behind that cache.
+
+@functools.lru_cache(maxsize=1)
+def _nlp():
+    from labeling_labs.nlp import load_spacy
+
+    return load_spacy()
+
+
+@functools.lru_cache(maxsize=4096)
+def parse(text: str) -> Any:
+    """The course's spaCy parse of ``text`` (the model ``spacy_pre`` loads), made where the check runs.
+
+    Hidden tests compute what a TF may do from this parse, never from the notebook's preprocessor,
+    whose cache and answers the learner's code controls.
     """
+    with quietly():
+        return _nlp()(text)
+
+
+# --------------------------------------------------------------------------- in the learner's kernel
+
+
+def _text(error: BaseException) -> str:
+    try:
+        return str(error)[:2000]
+    except Exception:
+        return ""
+
+
+def _attempt(func: Callable, *args: Any, seed: int | None = None) -> dict:
+    """``{"value": func(*args)}``, or ``{"error": [type name, message]}`` when the learner's code raised."""
+    try:
+        with quietly():
+            if seed is None:
+                return {"value": func(*args)}
+            with seeded(seed):
+                return {"value": func(*args)}
+    except Exception as error:
+        return {"error": [type(error).__name__, _text(error)]}
+
+
+def _prepared(tf: Any, point: pd.Series) -> tuple[pd.Series | None, list | None]:
+    """``(x, None)``: the point as the function inside ``tf`` receives it; or ``(None, [kind, message])``."""
     x = pickle.loads(pickle.dumps(point))
     preprocessors = list(getattr(tf, "_pre", []))
     memoized = [pre for pre in preprocessors if getattr(pre, "memoize", False)]
@@ -136,12 +200,192 @@ def prepare(tf: Any, point: pd.Series, *, name: str) -> pd.Series:
         for pre in memoized:
             pre.memoize = False
         for pre in preprocessors:
-            x = call_safely(
-                pre, x, name=f"the preprocessor of `{name}`", about=f"the comment {show(point['text'])}"
-            )
+            outcome = _attempt(pre, x)
+            if "error" in outcome:
+                return None, outcome["error"]
+            x = outcome["value"]
     finally:
         for pre in memoized:
             pre.memoize = True
+    return x, None
+
+
+def _keeps_input_report(tf: Any, point: pd.Series, seed: int) -> dict:
+    """What the function inside ``tf`` changed in a prepared copy of ``point``: ``{}`` when nothing,
+    ``{"changed": [field, detail]}``, or ``{"error": [who, kind, message]}`` (who: "pre" or "tf")."""
+    x, error = _prepared(tf, point)
+    if error is not None:
+        return {"error": ["pre", *error]}
+    x = _copy_point(x)
+    before = {
+        key: (value if _is_doc(value) else pickle.loads(pickle.dumps(value))) for key, value in x.items()
+    }
+    outcome = _attempt(unwrap(tf), x, seed=seed)
+    if "error" in outcome:
+        return {"error": ["tf", *outcome["error"]]}
+    changed = sorted(
+        str(key)
+        for key in set(before) | set(x.index)
+        if key not in before or key not in x.index or not _same(before[key], x[key])
+    )
+    if not changed:
+        return {}
+    field = changed[0]
+    detail = ""
+    if field in before and field in x.index and isinstance(before[field], str):
+        detail = f" (`{field}` went from {show(before[field], 40)} to {show(x[field], 40)})"
+    return {"changed": [field, detail]}
+
+
+def _plain_result(value: Any) -> Any:
+    """A TF's output as the checks read it: a data point without what preprocessors hung on it (``x.doc``)."""
+    return value.copy() if isinstance(value, pd.Series) else value
+
+
+def _trial(tf: Any, point: pd.Series, seed: int, contract: bool) -> dict:
+    first = _attempt(tf, point, seed=seed)
+    trial = {"first": {**first, "value": _plain_result(first["value"])} if "value" in first else first}
+    if contract and isinstance(first.get("value"), pd.Series):
+        again = _attempt(tf, point, seed=seed)
+        trial["again"] = {**again, "value": _plain_result(again["value"])} if "value" in again else again
+        trial["keeps"] = _keeps_input_report(tf, point, seed)
+    return trial
+
+
+def _table_function(table: dict, fallback: Any) -> Callable:
+    """A stand-in for a learner's helper: answers from ``table`` (``(args...) -> value``), else asks ``fallback``."""
+
+    def lookup(*args: Any, **kwargs: Any) -> Any:
+        key = tuple(args) + tuple(kwargs.values())
+        if key in table:
+            return table[key]
+        return fallback(*args, **kwargs) if callable(fallback) else None
+
+    return lookup
+
+
+@kernel_side
+def tf_trials(
+    tf: Any, points: Sequence[pd.Series], seed: int = SEED, contract: bool = True, tables: dict | None = None
+) -> list[dict]:
+    """Run ``tf`` on each point with seeded generators, in the kernel where the TF and its random state live.
+
+    Each trial is ``{"first": outcome}`` and, when ``contract`` and the TF returned a data point, ``"again"``
+    (a second call with the same seed) and ``"keeps"`` (what the function inside the TF changed in the
+    prepared point it was given). An outcome is ``{"value": ...}`` or ``{"error": [type name, message]}``.
+    ``tables`` (``{global name: {args: value}}``) stand in for helpers the TF calls (the synonym helper),
+    so that a slip in an earlier answer does not cost points twice.
+    """
+    with contextlib.ExitStack() as stack:
+        namespace = getattr(unwrap(tf), "__globals__", None) or {}
+        for name, table in (tables or {}).items():
+            stack.enter_context(substitute(tf, name, _table_function(table, namespace.get(name))))
+        return [_trial(tf, point, seed, contract) for point in points]
+
+
+@kernel_side
+def reset_caches(*mappers: Any) -> None:
+    """Empty the memoization cache of each TF or preprocessor and of the preprocessors it runs (in the kernel)."""
+    seen: set[int] = set()
+    todo = list(mappers)
+    while todo:
+        mapper = todo.pop()
+        if id(mapper) in seen:
+            continue
+        seen.add(id(mapper))
+        reset = getattr(mapper, "reset_cache", None)
+        if callable(reset):
+            with contextlib.suppress(Exception):
+                reset()
+        todo.extend(pre for pre in (getattr(mapper, "_pre", None) or []) if pre is not None)
+
+
+@kernel_side
+def _call_each_with(func: Any, calls: Sequence[tuple]) -> list[dict]:
+    return [_attempt(func, *args) for args in calls]
+
+
+@kernel_side
+def _apply_in_kernel(tfs: Sequence[Any], policy: Any, frame: pd.DataFrame, seed: int) -> dict:
+    from snorkel.augmentation import PandasTFApplier
+
+    return _attempt(lambda: PandasTFApplier(list(tfs), policy).apply(frame, progress_bar=False), seed=seed)
+
+
+@kernel_side
+def _refit_and_score(model: Any, train_frame: pd.DataFrame, test_frame: pd.DataFrame) -> dict:
+    from sklearn.base import clone
+
+    def refit() -> float:
+        fresh = clone(model).fit(train_frame["text"], train_frame["label"])
+        return float(fresh.score(test_frame["text"], test_frame["label"]))
+
+    return _attempt(refit)
+
+
+# --------------------------------------------------------------------------- verdicts, where the check runs
+
+
+def _in_kernel(helper: Callable, *args: Any, name: str, **kwargs: Any) -> Any:
+    """Call a kernel-side helper; the learner's kernel stopping it (a TF that loops forever) is a failed check."""
+    try:
+        return helper(*args, **kwargs)
+    except LearnerError as error:
+        if error.type_name == "KeyboardInterrupt":
+            raise CheckFailed(f"`{name}` ran too long and was stopped. Does it loop forever?") from None
+        raise CheckFailed(f"`{name}` raised {error.type_name}: {show(error.message)}.") from None
+
+
+def _outcome_value(outcome: Any, *, name: str, about: str) -> Any:
+    """The value of an outcome, or the learner's error as :func:`~autograder.checks.call_safely` words it."""
+    if type(outcome) is not dict or not ("value" in outcome or "error" in outcome):
+        raise CheckFailed(
+            f"The notebook's kernel answered the check of `{name}` with {show(outcome, 60)}, "
+            "not with the outcome of a call."
+        )
+    if "error" in outcome:
+        kind, message = (list(outcome["error"]) + ["", ""])[:2]
+        where = f" on {about}" if about else ""
+        if kind == "KeyboardInterrupt":
+            raise CheckFailed(f"`{name}` ran too long{where} and was stopped. Does it loop forever?")
+        raise CheckFailed(f"`{name}` raised {kind}: {show(message)}{where}.")
+    return outcome["value"]
+
+
+def call_many(
+    func: Callable, calls: Sequence[tuple], *, name: str, about: Callable[[tuple], str] | None = None
+) -> list:
+    """``[func(*args) for args in calls]`` in one request to the kernel, with ``call_safely``'s messages
+    (the first call that raised, in order, fails the check)."""
+    calls = [tuple(args) for args in calls]
+    outcomes = _in_kernel(_call_each_with, func, tuple(calls), name=name)
+    _expect_list(outcomes, len(calls), name)
+    return [
+        _outcome_value(outcome, name=name, about=about(args) if about else "")
+        for args, outcome in zip(calls, outcomes, strict=True)
+    ]
+
+
+def _expect_list(value: Any, length: int, name: str) -> None:
+    if type(value) is not list or len(value) != length:
+        raise CheckFailed(
+            f"The notebook's kernel answered the check of `{name}` with {show(value, 60)}, "
+            f"not with {length} outcomes."
+        )
+
+
+def prepare(tf: Any, point: pd.Series, *, name: str) -> pd.Series:
+    """The point as ``tf``'s own function receives it: a copy, passed through the TF's preprocessors.
+
+    The preprocessors run without their cache: a TF that edited a cached point
+    in place in an earlier call must not hide its edit behind that cache.
+    (In the learner's kernel: the point's ``doc`` is a live spaCy object.)
+    """
+    x, error = _prepared(tf, point)
+    if error is not None:
+        _outcome_value(
+            {"error": error}, name=f"the preprocessor of `{name}`", about=f"the comment {show(point['text'])}"
+        )
     return x
 
 
@@ -149,16 +393,54 @@ def _about(point: pd.Series) -> str:
     return f"the comment {show(point['text'], 60)}"
 
 
-def run_tf(tf: Any, point: pd.Series, *, name: str, seed: int = SEED) -> pd.Series | None:
-    """Call ``tf`` on ``point`` with seeded generators; check it returned a data point or ``None``."""
-    with seeded(seed):
-        result = call_safely(tf, point, name=name, about=_about(point))
+def _checked_result(outcome: Any, point: pd.Series, *, name: str) -> pd.Series | None:
+    result = _outcome_value(outcome, name=name, about=_about(point))
     if result is not None and not isinstance(result, pd.Series):
         raise CheckFailed(
-            f"`{name}` returned {show(result)} (a {type(result).__name__}) for {_about(point)}. "
+            f"`{name}` returned {show(result)} (a {type_name(result)}) for {_about(point)}. "
             "A TF returns a data point like the one it was given (a pandas Series), or None when it cannot apply."
         )
     return result
+
+
+def _trials(
+    tf: Any, points: Sequence[pd.Series], *, name: str, seed: int, contract: bool, tables: dict | None = None
+) -> list[dict]:
+    points = list(points)
+    trials = _in_kernel(tf_trials, tf, tuple(points), seed, contract, tables, name=name)
+    _expect_list(trials, len(points), name)
+    if not all(type(trial) is dict and "first" in trial for trial in trials):
+        raise CheckFailed(
+            f"The notebook's kernel answered the check of `{name}` with something other than trials."
+        )
+    return trials
+
+
+def run_tf(tf: Any, point: pd.Series, *, name: str, seed: int = SEED) -> pd.Series | None:
+    """Call ``tf`` on ``point`` with seeded generators; check it returned a data point or ``None``."""
+    trial = _trials(tf, [point], name=name, seed=seed, contract=False)[0]
+    return _checked_result(trial["first"], point, name=name)
+
+
+def _judge_keeps_input(report: Any, point: pd.Series, *, name: str) -> None:
+    if type(report) is not dict:
+        raise CheckFailed(f"The notebook's kernel answered the check of `{name}` with {show(report, 60)}.")
+    if "error" in report:
+        who, kind, message = (list(report["error"]) + ["", "", ""])[:3]
+        if who == "pre":
+            _outcome_value(
+                {"error": [kind, message]},
+                name=f"the preprocessor of `{name}`",
+                about=f"the comment {show(point['text'])}",
+            )
+        _outcome_value({"error": [kind, message]}, name=name, about=_about(point))
+    if "changed" in report:
+        detail = str((list(report["changed"]) + ["", ""])[1])
+        raise CheckFailed(
+            f"`{name}` changed the data point it was given{detail}. A TF must leave its input alone: "
+            "the spaCy preprocessor hands every TF the same cached point for the same comment. "
+            "Start with `x = x.copy()` and edit the copy."
+        )
 
 
 def check_keeps_input(tf: Any, point: pd.Series, *, name: str, seed: int = SEED) -> None:
@@ -166,28 +448,15 @@ def check_keeps_input(tf: Any, point: pd.Series, *, name: str, seed: int = SEED)
 
     Like :func:`autograder.checks.unchanged_after`, but a spaCy ``Doc`` field is
     compared by identity (a ``Doc`` has no equality), every other field by value.
+    Runs in the learner's kernel, where the ``Doc`` lives.
     """
-    x = _copy_point(prepare(tf, point, name=name))
-    before = {
-        key: (value if _is_doc(value) else pickle.loads(pickle.dumps(value))) for key, value in x.items()
-    }
-    with seeded(seed):
-        call_safely(unwrap(tf), x, name=name, about=_about(point))
-    changed = sorted(
-        str(key)
-        for key in set(before) | set(x.index)
-        if key not in before or key not in x.index or not _same(before[key], x[key])
-    )
-    if changed:
-        field = changed[0]
-        detail = ""
-        if field in before and field in x.index and isinstance(before[field], str):
-            detail = f" (`{field}` went from {show(before[field], 40)} to {show(x[field], 40)})"
-        raise CheckFailed(
-            f"`{name}` changed the data point it was given{detail}. A TF must leave its input alone: "
-            "the spaCy preprocessor hands every TF the same cached point for the same comment. "
-            "Start with `x = x.copy()` and edit the copy."
-        )
+    report = _in_kernel(_keeps_input_in_kernel, tf, point, seed, name=name)
+    _judge_keeps_input(report, point, name=name)
+
+
+@kernel_side
+def _keeps_input_in_kernel(tf: Any, point: pd.Series, seed: int) -> dict:
+    return _keeps_input_report(tf, point, seed)
 
 
 def _copy_point(x: pd.Series) -> pd.Series:
@@ -247,7 +516,35 @@ def check_tf_contract(
     the text changes and stays readable, the same seed gives the same text, and
     the input is left alone.
     """
-    result = run_tf(tf, point, name=name, seed=seed)
+    return check_tf_contracts(tf, [point], name=name, applies=applies, seed=seed)[0]
+
+
+def check_tf_contracts(
+    tf: Any,
+    points: Sequence[pd.Series],
+    *,
+    name: str,
+    applies: bool | None | Sequence[bool | None],
+    seed: int = SEED,
+    tables: dict | None = None,
+) -> list[pd.Series | None]:
+    """:func:`check_tf_contract` on each point (``applies``: one for all, or one per point), in one request
+    to the learner's kernel; the first point that breaks the contract, in order, fails the check.
+
+    ``tables`` stand in for helpers the TF calls (see :func:`tf_trials`)."""
+    points = list(points)
+    wanted = list(applies) if isinstance(applies, list | tuple) else [applies] * len(points)
+    if len(wanted) != len(points):
+        raise ValueError("one `applies` per point")
+    trials = _trials(tf, points, name=name, seed=seed, contract=True, tables=tables)
+    return [
+        _judge_contract(trial, point, name=name, applies=want)
+        for trial, point, want in zip(trials, points, wanted, strict=True)
+    ]
+
+
+def _judge_contract(trial: dict, point: pd.Series, *, name: str, applies: bool | None) -> pd.Series | None:
+    result = _checked_result(trial["first"], point, name=name)
     about = _about(point)
     if applies is False:
         if result is not None:
@@ -274,18 +571,19 @@ def check_tf_contract(
         "A TF for data augmentation must preserve the label.",
     )
     expect(
-        result["text"] != point["text"],
+        _same(result["text"], point["text"]) is False,
         f"`{name}` returned the text unchanged for {about}. When a TF cannot change a point it returns None.",
     )
     problems = text_problems(result["text"], point["text"])
     expect(not problems, f"`{name}` returned a point for {about}, but {problems[0] if problems else ''}.")
-    again = run_tf(tf, point, name=name, seed=seed)
+    again = _checked_result(trial.get("again"), point, name=name)
+    again_text = None if again is None else again.get("text")
     expect(
-        again is not None and again["text"] == result["text"],
-        f"`{name}` gave {show(result['text'], 50)} and then {show(None if again is None else again['text'], 50)} "
+        again is not None and _same(again_text, result["text"]),
+        f"`{name}` gave {show(result['text'], 50)} and then {show(again_text, 50)} "
         f"for {about} with the same seed. Draw random choices from `random` or `np.random` only.",
     )
-    check_keeps_input(tf, point, name=name, seed=seed)
+    _judge_keeps_input(trial.get("keeps"), point, name=name)
     return result
 
 
@@ -319,10 +617,13 @@ def _count_word(text: str, word: str) -> int:
 
 
 def share_applied(tf: Any, frame: pd.DataFrame, *, name: str, seed: int = SEED) -> tuple[float, list[tuple]]:
-    """The share of ``frame``'s rows that ``tf`` transforms, and the (point, result) pairs it transformed."""
+    """The share of ``frame``'s rows that ``tf`` transforms, and the (point, result) pairs it transformed
+    (one request to the learner's kernel for all rows)."""
+    points = [point for _, point in frame.iterrows()]
+    trials = _trials(tf, points, name=name, seed=seed, contract=False)
     pairs = []
-    for _, point in frame.iterrows():
-        result = run_tf(tf, point, name=name, seed=seed)
+    for point, trial in zip(points, trials, strict=True):
+        result = _checked_result(trial["first"], point, name=name)
         if result is not None:
             pairs.append((point, result))
     return (len(pairs) / len(frame) if len(frame) else 0.0), pairs
@@ -342,7 +643,7 @@ def policy_problems(
     """What differs between ``policy`` and the policy asked for (empty when it matches)."""
     require_answer(policy, name)
     if not isinstance(policy, kind):
-        return [f"`{name}` is a {type(policy).__name__}, not a {kind.__name__}."]
+        return [f"`{name}` is a {type_name(policy)}, not a {kind.__name__}."]
     problems = []
     found = {
         "n_tfs": getattr(policy, "n", None),
@@ -377,17 +678,19 @@ def check_policy(policy: Any, name: str, **wanted: Any) -> None:
 
 
 def apply_policy(tfs: Sequence[Any], policy: Any, frame: pd.DataFrame, *, seed: int = SEED) -> pd.DataFrame:
-    """Apply ``tfs`` with ``policy`` to ``frame`` as the notebook does (seeded, quiet, no progress bar)."""
-    from snorkel.augmentation import PandasTFApplier
-
-    try:
-        with quietly(), seeded(seed):
-            return PandasTFApplier(list(tfs), policy).apply(frame, progress_bar=False)
-    except Exception as error:
+    """Apply ``tfs`` with ``policy`` to ``frame`` as the notebook does (seeded, quiet, no progress bar), in the
+    learner's kernel, where the TFs, the policy and the generators they draw from live."""
+    outcome = _in_kernel(_apply_in_kernel, tuple(tfs), policy, frame, seed, name="PandasTFApplier")
+    if type(outcome) is dict and "error" in outcome:
+        kind, message = (list(outcome["error"]) + ["", ""])[:2]
         raise CheckFailed(
-            f"Applying your TFs with your policy raised {type(error).__name__}: {show(str(error))}. "
+            f"Applying your TFs with your policy raised {kind}: {show(message)}. "
             "Fix the TF that fails first (its own test cell names the input)."
-        ) from None
+        )
+    frame = _outcome_value(outcome, name="PandasTFApplier", about="")
+    if not isinstance(frame, pd.DataFrame):
+        raise CheckFailed(f"Applying your TFs with your policy gave {show(frame, 60)}, not a DataFrame.")
+    return frame
 
 
 class Scorecard:
@@ -441,16 +744,17 @@ def retrained_accuracy(
 ) -> float:
     """Accuracy on ``test_frame`` of a fresh copy of ``model`` (same recipe, same seed) fit on ``train_frame``.
 
-    The learner's fitted model is never touched: :func:`sklearn.base.clone` copies its recipe.
+    The learner's fitted model is never touched: :func:`sklearn.base.clone` copies its recipe, in the
+    learner's kernel, where the model lives.
     """
-    from sklearn.base import clone
-
-    try:
-        with quietly():
-            fresh = clone(model).fit(train_frame["text"], train_frame["label"])
-            return float(fresh.score(test_frame["text"], test_frame["label"]))
-    except Exception as error:
+    outcome = _in_kernel(_refit_and_score, model, train_frame, test_frame, name=name)
+    if type(outcome) is dict and "error" in outcome:
+        kind, message = (list(outcome["error"]) + ["", ""])[:2]
         raise CheckFailed(
-            f"Retraining `{name}`'s recipe raised {type(error).__name__}: {show(str(error))}. "
+            f"Retraining `{name}`'s recipe raised {kind}: {show(message)}. "
             "It should be a scikit-learn pipeline that takes the comments' text."
-        ) from None
+        )
+    accuracy = _outcome_value(outcome, name=name, about="")
+    if type(accuracy) is not float:
+        raise CheckFailed(f"Retraining `{name}`'s recipe gave {show(accuracy)}, not an accuracy.")
+    return accuracy
