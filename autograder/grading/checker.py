@@ -137,6 +137,7 @@ class Checker:
         outputs: list[dict] = []
         problem = None
         result = None
+        failure: BaseException | None = None
         try:
             tree = ast.parse(source)
         except SyntaxError as error:
@@ -149,25 +150,34 @@ class Checker:
                 if last is not None:
                     result = eval(compile(ast.Expression(last.value), f"<test cell {index}>", "eval"), self.namespace)
         except (NotAnswered, CheckFailed, AssertionError) as error:
+            failure = error
             outputs.append(_error(type(error).__name__, str(error)))
         except remote.KernelGone as error:
+            failure = error
             outputs.append(_error("KernelDied", f"the notebook's kernel stopped during this check: {error}"))
             problem = f"kernel-died: {error}"
         except remote.LearnerError as error:
+            failure = error
             outputs.append(_error("CheckFailed", f"Your code raised {error.type_name}: {error.message[:300]}"))
         except codec.CodecError as error:
+            failure = error
             outputs.append(_error("CheckFailed", "The notebook's kernel answered the grader with something other "
                                                  "than plain data, so this check could not be made."))
             problem = f"the kernel's answer could not be read: {error}"
         except NameError as error:
+            failure = error
             outputs.append(_error("NameError", f"{error}. Did you delete or rename something the question asks for?"))
         except Exception as error:
+            failure = error
             outputs.append(_error("CheckFailed", f"The check could not be completed ({type(error).__name__})."))
             problem = "the check raised " + "".join(traceback.format_exception_only(error)).strip()[:500]
         finally:
             with contextlib.suppress(Exception):
                 if self.gone is None:
                     self.ask({"op": "release"})
+        for output in outputs:  # the check's own traceback, for the instructor (feedback shows the message only)
+            if output["output_type"] == "error" and failure is not None:
+                output["traceback"] = [line.rstrip("\n") for line in traceback.format_exception(failure)][-40:]
         text = printed.getvalue()
         if len(text) > MAX_PRINTED:
             text = text[:MAX_PRINTED] + "\n[output truncated by the grader]\n"
