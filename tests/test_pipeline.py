@@ -283,7 +283,9 @@ def test_course_grade_runs_the_whole_term_from_release_to_export(tmp_path):
 
     # autograde: a progress bar over the submissions, then the summary table
     done = _course_grade(course, "autograde", SLUG, *limits)
-    assert done.returncode == 0, done.stderr[-2000:]
+    # dave's file is not a notebook: his row says so and the exit code tells the instructor's script
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "1 submission(s) could not be graded" in done.stderr, done.stderr[-2000:]
     assert f"grading {SLUG}" in done.stderr and "4/4" in done.stderr, done.stderr[-2000:]
     table = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
     assert "5 / 5" in table["alice"] and "1.5 / 5" in table["bob"] and "5 / 5" in table["carol"], done.stdout
@@ -317,7 +319,7 @@ def test_course_grade_runs_the_whole_term_from_release_to_export(tmp_path):
     # a late hand-in, then `all`: collect from the exchange, grade, feedback, export in one command
     _hand_in(tmp_path / "homes" / "erin", exchange, course_id, "erin", {**right, "q1-answer": "answer = 41"})
     done = _course_grade(course, "all", SLUG, *limits, "--to", str(tmp_path / "all.csv"))
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 1, done.stderr[-2000:]  # dave's file still cannot be graded
     assert f"grading {SLUG}" in done.stderr and "5/5" in done.stderr, done.stderr[-2000:]
     assert "4 graded, 1 failed" in done.stdout, done.stdout
     assert (course / "feedback" / "erin" / SLUG / f"{SLUG}.html").is_file()
