@@ -29,6 +29,12 @@ COLORS = {
     "neutral": "#56b4e9",
 }
 
+#: Bar colours for the models compared slice by slice (colour-blind-safe, in column order).
+MODEL_COLORS = ("#999999", "#56b4e9", "#d55e00", "#009e73", "#cc79a7")
+
+#: Colour and marker of each line of a line chart, in order (colour-blind-safe).
+LINE_STYLES = (("#0072b2", "o"), ("#d55e00", "s"), ("#009e73", "D"), ("#cc79a7", "^"))
+
 #: Width of a figure that fills the page of the course site, in inches.
 PAGE_WIDTH = 8.0
 
@@ -100,19 +106,49 @@ def plot_label_counts(L, title: str = "How many labeling functions vote on each 
     return finish(ax, title, "number of labels (votes that are not ABSTAIN)", "data points")
 
 
-def plot_probabilities(probs, title: str = "How sure the label model is", bins: int = 20) -> Figure:
-    """Histogram of P(SPAM) from a label model's ``predict_proba`` output (n x 2)."""
+def plot_probabilities(
+    probs, title: str = "How sure the label model is", bins: int = 20, *, L=None
+) -> Figure:
+    """Histogram of P(SPAM) from a label model's ``predict_proba`` output (n x 2).
+
+    Bars left of 0.5 (the model leans HAM) are blue, bars right of it (leans SPAM) vermilion.
+    Pass the label matrix ``L`` the probabilities came from to set apart the data points on
+    which no labeling function voted: they are stacked on their bar in grey, with their count in
+    the legend, so that "no evidence at all" does not pass for "leans SPAM".
+    """
     probs = np.asarray(probs, dtype=float)
     p_spam = probs[:, SPAM] if probs.ndim == 2 else probs
+    no_vote = np.zeros(len(p_spam), dtype=bool)
+    if L is not None:
+        L = np.asarray(L)
+        if L.ndim != 2 or L.shape[0] != len(p_spam):
+            raise ValueError(
+                f"L must be the {len(p_spam)}-row label matrix behind probs, got shape {L.shape}"
+            )
+        no_vote = (L == ABSTAIN).all(axis=1)
     figure, ax = new_figure(height=3.8)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    counts, _, patches = ax.hist(p_spam, bins=edges, edgecolor="white", linewidth=0.8)
+    counts, _, patches = ax.hist(p_spam[~no_vote], bins=edges, edgecolor="white", linewidth=0.8)
     for patch, left in zip(patches, edges[:-1], strict=True):
         patch.set_facecolor(COLORS[SPAM] if left >= 0.5 else COLORS[HAM])
+    top = counts.max() if len(counts) else 0
+    if no_vote.any():
+        grey, _, _ = ax.hist(
+            p_spam[no_vote],
+            bins=edges,
+            bottom=counts,
+            color=COLORS[ABSTAIN],
+            edgecolor="white",
+            linewidth=0.8,
+            label=f"no labeling function votes ({int(no_vote.sum())} data points)",
+        )
+        top = (counts + grey).max()
+        ax.legend(loc="upper left", frameon=False, fontsize=10)
     ax.axvline(0.5, color="#333333", linestyle="--", linewidth=1)
-    ax.text(0.49, counts.max(), "leans HAM ", ha="right", va="top", fontsize=11, color=COLORS[HAM])
-    ax.text(0.51, counts.max(), " leans SPAM", ha="left", va="top", fontsize=11, color=COLORS[SPAM])
+    ax.text(0.49, top * 0.82, "leans HAM ", ha="right", va="top", fontsize=11, color=COLORS[HAM])
+    ax.text(0.51, top * 0.82, " leans SPAM", ha="left", va="top", fontsize=11, color=COLORS[SPAM])
     ax.set_xlim(0, 1)
+    ax.set_ylim(0, top * 1.12 if top else 1)
     ax.grid(False, axis="x")
     return finish(ax, title, "P(SPAM) given the labeling functions' votes", "data points")
 
@@ -120,41 +156,62 @@ def plot_probabilities(probs, title: str = "How sure the label model is", bins: 
 # --------------------------------------------------------------------------- lab 2: transformation functions
 
 
-def plot_accuracy_comparison(
-    results: dict[str, float],
-    title: str = "Test accuracy with and without augmentation",
-    xlabel: str = "training data",
+def plot_learning_curves(
+    results,
+    title: str = "Test accuracy against the number of training comments",
+    xlabel: str = "original training comments",
     ylabel: str = "accuracy on the test set",
 ) -> Figure:
-    """Bars of one accuracy per setting (for example ``{"original": 0.884, "augmented": 0.88}``).
+    """Accuracy against training-set size, one line per setting, with the spread over seeds.
 
-    Accuracies are fractions in [0, 1]. The axis starts at 0, so that a
-    difference of a few test points looks as small as it is; each bar carries
-    its exact value as a percentage.
+    ``results`` is a DataFrame with one row per run and the columns ``setting`` (for example
+    ``"original"`` and ``"augmented"``), ``size`` (the number of training data points drawn),
+    ``seed`` and ``accuracy`` (a fraction in [0, 1]). Each setting is drawn as the mean over its
+    seeds (a line with markers), a band from the lowest to the highest run at each size, and
+    every run as a small dot, so a reader sees at once whether two lines differ by more than
+    their seeds do. The x-axis is logarithmic: sizes usually double from one point to the next.
     """
-    if not results:
-        raise ValueError("results is empty: pass one accuracy per setting, e.g. {'original': 0.9}")
-    names = [str(name) for name in results]
-    values = np.asarray([float(value) for value in results.values()], dtype=float)
+    needed = {"setting", "size", "seed", "accuracy"}
+    missing = needed - set(getattr(results, "columns", []))
+    if missing:
+        raise ValueError(f"results needs the columns {sorted(needed)}; missing {sorted(missing)}")
+    if len(results) == 0:
+        raise ValueError("results is empty: pass one row per run")
+    values = results["accuracy"].to_numpy(dtype=float)
     if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
-        shown = dict(zip(names, values.tolist(), strict=True))
-        raise ValueError(f"accuracies must be fractions between 0 and 1, got {shown}")
-    figure, ax = new_figure(width=PAGE_WIDTH * 0.75, height=3.8)
-    palette = [COLORS["neutral"], COLORS[HAM], COLORS["overlaps"], COLORS[SPAM]]
-    colors = [palette[i % len(palette)] for i in range(len(names))]
-    bars = ax.bar(np.arange(len(names)), values, width=0.6, color=colors)
-    ax.bar_label(bars, labels=[f"{value:.1%}" for value in values], fontsize=11, padding=3)
-    ax.set_xticks(np.arange(len(names)), names, fontsize=11)
-    ax.set_ylim(0, 1.08)
+        raise ValueError("accuracies must be fractions between 0 and 1")
+    settings = list(dict.fromkeys(results["setting"]))
+    if len(settings) > len(LINE_STYLES):
+        raise ValueError(f"at most {len(LINE_STYLES)} settings fit in one chart")
+    figure, ax = new_figure(height=4.2)
+    for setting, (color, marker) in zip(settings, LINE_STYLES, strict=False):
+        runs = results[results["setting"] == setting]
+        by_size = runs.groupby("size")["accuracy"]
+        sizes = np.asarray(by_size.mean().index, dtype=float)
+        ax.fill_between(
+            sizes, by_size.min().to_numpy(), by_size.max().to_numpy(), color=color, alpha=0.18, linewidth=0
+        )
+        ax.plot(
+            sizes,
+            by_size.mean().to_numpy(),
+            color=color,
+            marker=marker,
+            linewidth=2,
+            label=f"{setting} (mean)",
+        )
+        ax.scatter(runs["size"], runs["accuracy"], color=color, s=10, alpha=0.7, zorder=3)
+    sizes = sorted(set(results["size"]))
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(size) for size in sizes])
+    ax.minorticks_off()
     ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
-    ax.grid(False, axis="x")
+    ax.legend(
+        loc="lower right", frameon=False, fontsize=11, title="band: lowest to highest seed", title_fontsize=9
+    )
     return finish(ax, title, xlabel, ylabel)
 
 
 # --------------------------------------------------------------------------- lab 3: slicing functions
-
-#: Bar colours for the models compared slice by slice (colour-blind-safe, in column order).
-MODEL_COLORS = ("#999999", "#56b4e9", "#d55e00", "#009e73", "#cc79a7")
 
 
 def plot_slice_scores(

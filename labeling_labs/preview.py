@@ -96,6 +96,8 @@ def preview_transformations(
     seed: int = SEED,
     text_field: str = "text",
     max_chars: int = 160,
+    distinct: bool = False,
+    prefer_short: bool = False,
 ) -> pd.DataFrame:
     """One example per TF: the first data point (in a seeded order) whose text the TF changes.
 
@@ -104,6 +106,11 @@ def preview_transformations(
     returns a data point whose ``text_field`` differs from the original. A TF
     that changes no row does not appear in the table. Texts longer than
     ``max_chars`` are shortened around the change (see :func:`shorten_pair`).
+
+    Two options pick examples that show each TF at work rather than the same comment five
+    times: with ``distinct=True`` a row already shown for an earlier TF is skipped (unless no
+    other row works), and with ``prefer_short=True`` rows whose text fits in ``max_chars`` are
+    tried first, so that the example needs no cutting.
 
     Returns a DataFrame with the columns ``TF``, ``original`` and
     ``transformed``, indexed by the row id of the example, in the order of ``tfs``.
@@ -114,23 +121,44 @@ def preview_transformations(
     if text_field not in df.columns:
         raise ValueError(f"df has no column {text_field!r}; its columns are {list(df.columns)}")
     order = df.sample(frac=1, random_state=seed)
-    records, index = [], []
+    fits = order[text_field].astype(str).str.len() <= max_chars
+    records, index, used = [], [], set()
     for tf in tfs:
-        with seeded(seed):
-            for row_id, x in order.iterrows():
-                result = tf(x)
-                if result is None:
-                    continue
-                before, after = str(x[text_field]), str(getattr(result, text_field))
-                if after == before:
-                    continue
-                short_before, short_after = shorten_pair(before, after, max_chars)
-                records.append((_tf_name(tf), short_before, short_after))
-                index.append(row_id)
+        pools = []
+        if distinct and prefer_short:
+            pools.append(fits & ~order.index.isin(used))
+        if distinct:
+            pools.append(~order.index.isin(used))
+        if prefer_short:
+            pools.append(fits)
+        pools.append(pd.Series(True, index=order.index))
+        for pool in pools:
+            found = _first_change(tf, order[np.asarray(pool)], seed, text_field)
+            if found is not None:
                 break
+        if found is None:
+            continue
+        row_id, before, after = found
+        short_before, short_after = shorten_pair(before, after, max_chars)
+        records.append((_tf_name(tf), short_before, short_after))
+        index.append(row_id)
+        used.add(row_id)
     table = pd.DataFrame.from_records(records, columns=list(PREVIEW_COLUMNS), index=index)
     table.index.name = df.index.name
     return table
+
+
+def _first_change(tf, rows: pd.DataFrame, seed: int, text_field: str):
+    """``(row_id, before, after)`` for the first of ``rows`` whose text ``tf`` changes, or None."""
+    with seeded(seed):
+        for row_id, x in rows.iterrows():
+            result = tf(x)
+            if result is None:
+                continue
+            before, after = str(x[text_field]), str(getattr(result, text_field))
+            if after != before:
+                return row_id, before, after
+    return None
 
 
 def style_preview(table: pd.DataFrame):

@@ -16,10 +16,12 @@ import random
 import numpy as np
 import pandas as pd
 
+from labeling_labs.claims import compare, listing, number_word, shown, tally
 from labeling_labs.constants import SEED
 
 __all__ = [
     "compare_on_slices",
+    "where_the_gain_comes_from",
     "dict_dataset",
     "plain_classifier",
     "seed_everything",
@@ -157,38 +159,97 @@ def slice_scores_by_name(
     return pd.Series({name: result[name] for name in order}, name=metric or rows["metric"].iloc[0])
 
 
-def _listing(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+def compare_on_slices(
+    model, other, other_name: str, slices=None, decimals: int = 3, overall: str = "overall"
+) -> str:
+    """One plain-English sentence comparing ``model`` with ``other``: overall, then slice by slice.
 
+    ``model`` and ``other`` map slice names to scores (Series from ``score_slices``, or columns
+    of a comparison table); ``slices`` picks and orders the slices (default: ``model``'s, without
+    ``overall``). Scores are compared as a table rounded to ``decimals`` digits shows them, so
+    the sentence never calls two scores the reader sees as equal different, or the reverse. The
+    overall score gets its own clause whenever both have one: a model can tie on every slice and
+    still differ overall, on the data points outside the slices.
 
-def compare_on_slices(model, other, other_name: str, slices=None, tolerance: float = 1e-9) -> str:
-    """One plain-English sentence: the slices on which ``model`` scores above or below ``other``.
-
-    ``model`` and ``other`` map slice names to scores (Series from ``score_slices``);
-    ``slices`` picks and orders the slices (default: ``model``'s, without ``overall``).
-    Differences within ``tolerance`` count as equal. The chapters glue the sentence into
-    their prose, so the text always says what the executed run found.
+    >>> compare_on_slices({"overall": 0.952, "a": 0.714}, {"overall": 0.938, "a": 0.714}, "plain MLP")
+    'Overall it scores above the plain MLP (0.952 against 0.938); on its one slice the two score the same.'
     """
-    names = [name for name in (slices if slices is not None else list(model.keys())) if name != "overall"]
-    above = [name for name in names if model[name] > other[name] + tolerance]
-    below = [name for name in names if model[name] < other[name] - tolerance]
-    if not above and not below:
-        return f"It scores exactly as the {other_name} does on every slice."
-    parts = []
-    if above:
-        parts.append(f"it scores above the {other_name} on {_listing(above)}")
-    if below:
-        parts.append(
-            f"{'' if above else 'it scores '}below {'it' if above else 'the ' + other_name} on {_listing(below)}"
+    names = [name for name in (slices if slices is not None else list(model.keys())) if name != overall]
+    clauses = []
+    if overall in model and overall in other:
+        a, b = shown(model[overall], decimals), shown(other[overall], decimals)
+        side = {1: "above", -1: "below", 0: "the same as"}[compare(a, b, decimals)]
+        figures = (
+            f"{a:.{decimals}f} against {b:.{decimals}f}" if side != "the same as" else f"{a:.{decimals}f}"
         )
-    same = len(names) - len(above) - len(below)
-    if same:
-        words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
-        count = words.get(same, str(same))
-        parts.append(f"the same on the other {count}" if same > 1 else "the same on the remaining one")
-    sentence = (
-        ", ".join(parts[:-1]) + (", and " if len(parts) > 2 else " and ") + parts[-1]
-        if len(parts) > 1
-        else parts[0]
-    )
-    return sentence[0].upper() + sentence[1:] + "."
+        clauses.append(f"Overall it scores {side} the {other_name} ({figures})")
+    if names:
+        counts = tally({name: model[name] for name in names}, {name: other[name] for name in names}, decimals)
+        above, below, same = counts["ahead"], counts["behind"], counts["tied"]
+        n = len(names)
+        if len(same) == n:
+            where = "both slices" if n == 2 else f"all {number_word(n)} slices" if n > 2 else "its one slice"
+            clauses.append(f"on {where} the two score the same")
+        else:
+            parts = []
+            if above:
+                parts.append(f"above {'it' if clauses else 'the ' + other_name} on {listing(above)}")
+            if below:
+                parts.append(f"below {'it' if clauses or above else 'the ' + other_name} on {listing(below)}")
+            if same:
+                parts.append(
+                    f"the same on the other {number_word(len(same))}"
+                    if len(same) > 1
+                    else "the same on the remaining one"
+                )
+            lead = "slice by slice, it scores " if clauses else "Slice by slice, it scores "
+            clauses.append(
+                lead
+                + (", ".join(parts[:-1]) + ", and " + parts[-1] if len(parts) > 2 else " and ".join(parts))
+            )
+    if not clauses:
+        raise ValueError("nothing to compare: no overall score and no slice")
+    return "; ".join(clauses) + "."
+
+
+def where_the_gain_comes_from(
+    model, control, baseline, slices=None, decimals: int = 3, overall: str = "overall"
+) -> str:
+    """One sentence: on the slices where ``model`` beats ``baseline``, does ``control`` do as well?
+
+    ``model`` is the slice-aware network, ``control`` the same network without slices and
+    ``baseline`` the model both are meant to improve on; each maps slice names to scores, compared
+    as shown with ``decimals`` digits. Where the control matches or beats the model on such a
+    slice, the gain there comes from the network, not from the slices.
+
+    >>> where_the_gain_comes_from({"a": 0.7, "b": 0.9}, {"a": 0.7, "b": 0.8}, {"a": 0.6, "b": 0.8})
+    'On a, where the slice-aware model beats the baseline, the plain MLP does as well: there the gain comes from the network. On b, the slice-aware model is ahead of the plain MLP too: there the slices add something.'
+    """
+    names = [name for name in (slices if slices is not None else list(model.keys())) if name != overall]
+    gained = [name for name in names if compare(model[name], baseline[name], decimals) > 0]
+    if not gained:
+        return "The slice-aware model beats the baseline on none of the slices."
+    matched = [name for name in gained if compare(control[name], model[name], decimals) >= 0]
+    ahead = [name for name in gained if name not in matched]
+    sentences = []
+    if matched:
+        every = "every slice" if len(matched) == len(gained) and len(gained) > 1 else listing(matched)
+        if every == "every slice":
+            sentences.append(
+                f"On every slice where the slice-aware model beats the baseline ({listing(matched)}), "
+                "the plain MLP does as well: there the gain comes from the network, not from the slices."
+            )
+        else:
+            sentences.append(
+                f"On {every}, where the slice-aware model beats the baseline, the plain MLP does as well: "
+                "there the gain comes from the network."
+            )
+    if ahead:
+        lead = f"On {listing(ahead)}, the slice-aware model is ahead of the plain MLP too"
+        if not matched:
+            lead = (
+                f"On every slice where the slice-aware model beats the baseline ({listing(ahead)}), "
+                "it is ahead of the plain MLP too"
+            )
+        sentences.append(lead + ": there the slices add something.")
+    return " ".join(sentences)

@@ -1,4 +1,4 @@
-"""Tests of the lab 2 helpers: the TF preview table, TF applicability counts and the accuracy chart.
+"""Tests of the lab 2 helpers: the TF preview table and TF applicability counts.
 
 The TFs are real snorkel transformation functions run on real training comments.
 """
@@ -10,11 +10,9 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 from snorkel.augmentation import transformation_function
 
 from labeling_labs import SEED, load_spam_splits
-from labeling_labs.plots import plot_accuracy_comparison
 from labeling_labs.preview import (
     PREVIEW_COLUMNS,
     applicability,
@@ -92,6 +90,31 @@ def test_preview_takes_the_first_applicable_row_in_seeded_order(train):
     order = train.sample(frac=1, random_state=SEED)
     first = order.index[order["text"].str.contains("check", regex=False)][0]
     assert preview.index[0] == first
+
+
+def test_preview_can_give_each_tf_a_comment_of_its_own(train):
+    # check_to_see and check_to_see_again apply to exactly the same comments: by default both
+    # show the first one, with distinct=True the second TF moves on to the next.
+    tfs = [check_to_see, check_to_see_again]
+    shared = preview_transformations(tfs, train, seed=SEED)
+    assert shared.index[0] == shared.index[1]
+    own = preview_transformations(tfs, train, seed=SEED, distinct=True)
+    assert own.index[0] == shared.index[0] and own.index[1] != own.index[0]
+    order = train.sample(frac=1, random_state=SEED)
+    with_check = order.index[order["text"].str.contains("check", regex=False)]
+    assert list(own.index) == list(with_check[:2])
+
+
+def test_preview_can_prefer_comments_short_enough_to_show_whole(train):
+    preview = preview_transformations(TFS, train, seed=SEED, max_chars=60, prefer_short=True)
+    for row_id, row in preview.iterrows():
+        assert len(train.loc[row_id, "text"]) <= 60
+        assert row["original"] == train.loc[row_id, "text"], "a short comment is shown uncut"
+    # When no comment is short enough, a long one is still shown (cut around the change).
+    (only,) = preview_transformations(
+        [check_to_see], train[train["text"].str.len() > 200], seed=SEED, max_chars=60, prefer_short=True
+    ).index
+    assert len(train.loc[only, "text"]) > 200
 
 
 def test_preview_is_deterministic_and_depends_on_the_seed(train):
@@ -173,21 +196,3 @@ def test_applicability_counts_match_a_direct_count(train):
     n_long = int((train["text"].str.split(" ").str.len() >= 4).sum())
     assert 0 < table.loc["swap_two_words", "changed"] <= n_long
     pd.testing.assert_frame_equal(table, applicability(TFS, train, seed=SEED))
-
-
-def test_plot_accuracy_comparison_is_titled_and_labelled():
-    figure = plot_accuracy_comparison({"original": 0.884, "augmented": 0.876}, title="A title")
-    assert isinstance(figure, Figure)
-    (ax,) = figure.axes
-    assert ax.get_title(loc="left") == "A title"
-    assert ax.get_xlabel() and ax.get_ylabel()
-    assert [label.get_text() for label in ax.get_xticklabels()] == ["original", "augmented"]
-    assert [round(patch.get_height(), 3) for patch in ax.patches] == [0.884, 0.876]
-    assert {"88.4%", "87.6%"} <= {text.get_text() for text in ax.texts}
-    assert ax.get_ylim()[0] == 0
-
-
-@pytest.mark.parametrize("results", [{}, {"original": 88.4}, {"original": float("nan")}])
-def test_plot_accuracy_comparison_rejects_bad_values(results):
-    with pytest.raises(ValueError):
-        plot_accuracy_comparison(results)

@@ -228,20 +228,23 @@ def test_plain_classifier_trains_with_the_same_trainer_and_is_deterministic(data
 def test_compare_on_slices_says_where_a_model_is_above_below_or_level():
     model = pd.Series({"overall": 0.95, "a": 0.7, "b": 1.0, "c": 0.8, "d": 0.5})
     other = pd.Series({"overall": 0.90, "a": 0.6, "b": 0.9, "c": 0.9, "d": 0.5})
-    assert (
-        compare_on_slices(model, other, "baseline")
-        == "It scores above the baseline on a and b, below it on c, and the same on the remaining one."
+    assert compare_on_slices(model, other, "baseline") == (
+        "Overall it scores above the baseline (0.950 against 0.900); slice by slice, it scores above it "
+        "on a and b, below it on c, and the same on the remaining one."
     )
-    assert (
-        compare_on_slices(model, model, "plain MLP")
-        == "It scores exactly as the plain MLP does on every slice."
+    assert compare_on_slices(model, model, "plain MLP") == (
+        "Overall it scores the same as the plain MLP (0.950); on all four slices the two score the same."
     )
     assert compare_on_slices(other, model, "MLP", slices=["a", "d"]) == (
-        "It scores below the MLP on a and the same on the remaining one."
+        "Overall it scores below the MLP (0.900 against 0.950); slice by slice, it scores below it on a "
+        "and the same on the remaining one."
     )
-    assert compare_on_slices(model, other, "baseline", slices=["a", "b", "overall"]) == (
-        "It scores above the baseline on a and b."
+    without_overall = {name: value for name, value in model.items() if name != "overall"}
+    assert compare_on_slices(without_overall, other, "baseline", slices=["a", "b"]) == (
+        "Slice by slice, it scores above the baseline on a and b."
     )
+    with pytest.raises(ValueError, match="nothing to compare"):
+        compare_on_slices({"a": 1.0}, {"a": 1.0}, "baseline", slices=[])
 
 
 # --------------------------------------------------------------------------- plot_slice_scores
