@@ -332,7 +332,9 @@ def test_the_export_writes_canvas_and_moodle_files_with_penalties_and_no_false_z
 def test_a_fixed_hidden_test_regrades_one_learner_and_keeps_manual_grades(term):
     source = term.course / "source" / SLUG / f"{SLUG}.ipynb"
     nb = nbformat.read(source, as_version=4)
-    (test,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q1-keyword-check-tests"]
+    (test,) = [
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q1-keyword-check-tests"
+    ]
     assert OLD_HIDDEN in test.source and OLD_MESSAGE in test.source
     test.source = test.source.replace(OLD_HIDDEN, NEW_HIDDEN).replace(OLD_MESSAGE, NEW_MESSAGE)
     nbformat.write(nb, source)
