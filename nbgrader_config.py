@@ -76,3 +76,13 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.HideHiddenTests.reveal = os.environ.get("COURSE_REVEAL_TESTS", "") == "1"
+
+# Late work. nbgrader keeps each assignment's due date in the gradebook (`nbgrader db assignment add
+# <assignment> --duedate="2025-10-17 23:59 Europe/Berlin"`) and reads each submission's time from its
+# timestamp.txt; the AssignLatePenalties step of autograde (above) asks this plugin for the penalty of a
+# late notebook: 10% of its score per started day late, at most 50%. `course-grade export` recomputes
+# penalties after manual grading with the same plugin, and shows them (columns late_penalty, final_score).
+c.AssignLatePenalties.plugin_class = "autograder.grading.late.PercentPerDayLatePenalty"
+c.PercentPerDayLatePenalty.percent_per_day = 10.0
+c.PercentPerDayLatePenalty.max_percent = 50.0
+c.PercentPerDayLatePenalty.grace_minutes = 0.0

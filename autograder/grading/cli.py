@@ -6,9 +6,12 @@ Run it from the course folder (the one with ``nbgrader_config.py``), or pass ``-
     course-grade collect 01-labeling-functions        # from the exchange, or --zip <folder of downloads>
     course-grade autograde 01-labeling-functions --workers 2
     course-grade feedback 01-labeling-functions       # hidden tests stay hidden unless --reveal
-    course-grade export --to grades.csv
+    course-grade export --to grades.csv               # + --canvas canvas.csv --moodle moodle.csv
     course-grade all 01-labeling-functions            # collect (if an exchange is set up), autograde,
                                                       # feedback, export
+    course-grade roster import canvas-export.csv      # the class list from the LMS
+    course-grade regrade 01-labeling-functions        # after a test changed; manual grades kept
+    course-grade report 01-labeling-functions         # an HTML picture of the class
 
 Student code is always run in the sandbox (:mod:`autograder.grading.sandbox`); where
 there is none, grading refuses unless ``--unsandboxed`` (or
@@ -24,6 +27,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from autograder.grading import late, lms, regrade, term
 from autograder.grading.config import SandboxLimits, nbgrader_env
 from autograder.grading.execute import GradingFailure
 from autograder.grading.pipeline import (
@@ -79,6 +83,10 @@ def cmd_collect(course, args) -> int:
             else:
                 shutil.copy2(item, target)
         extra = [f"--FileNameCollectorPlugin.named_regexp={args.regexp}"] if args.regexp else []
+        if getattr(args, "timestamp_format", None):  # file names carry the time: read it exactly
+            extra += ["--ZipCollectApp.collector_plugin=autograder.grading.lms.LmsFileNameCollector",
+                      f"--LmsFileNameCollector.timestamp_format={args.timestamp_format}",
+                      f"--LmsFileNameCollector.timestamp_timezone={args.timezone}"]
         return _run(course, "zip_collect", args.assignment, "--force", *extra)
     if _exchange_inbound(course) is None:
         return _fail("no exchange to collect from (set Exchange.root in nbgrader_config.py, e.g. with "
@@ -95,6 +103,7 @@ def cmd_autograde(course, args) -> int:
                              held_out=args.held_out, held_out_sha256=args.held_out_sha256)
     except (SandboxUnavailable, GradingFailure) as error:
         return _fail(str(error))
+    late.add_late_notes(course, args.assignment, outcomes)
     print(summary_table(outcomes))
     failed = [o for o in outcomes if o.status != "graded"]
     if failed:
@@ -118,6 +127,11 @@ def cmd_feedback(course, args) -> int:
 
 
 def cmd_export(course, args) -> int:
+    journal = regrade.interrupted_regrade(course)
+    if journal is not None:
+        return _fail(f"a regrade started {journal['started']} did not finish; run `course-grade regrade` of that "
+                     "assignment again (it first restores the gradebook) before exporting")
+    late.refresh_penalties(course)  # manual grades since autograde: the penalty follows the score
     rows = export_grades(course, to=args.to)
     failed = sum(r["status"] in {"failed", "missing", "not graded"} for r in rows)
     print(f"export: {len(rows)} rows (student x assignment), {failed} without a score"
@@ -125,6 +139,16 @@ def cmd_export(course, args) -> int:
     if not args.to:
         for row in rows:
             print(",".join(str(row[k]) for k in ("student_id", "assignment", "score", "max_score", "status", "reason")))
+    if getattr(args, "canvas", None):
+        lms.write_canvas(course, rows, args.canvas)
+        print(f"export: Canvas gradebook import written to {args.canvas}")
+    if getattr(args, "moodle", None):
+        _table, left_out = lms.write_moodle(course, rows, args.moodle, identifier=args.moodle_id)
+        print(f"export: Moodle grade import written to {args.moodle} (identify users by {args.moodle_id})"
+              + (f"; left out, no {args.moodle_id} known: {', '.join(left_out)}" if left_out else ""))
+    blank = [f"{r['student_id']} ({r['status']})" for r in rows if lms.final_cell(r) == ""]
+    if blank and (getattr(args, "canvas", None) or getattr(args, "moodle", None)):
+        print("export: no grade (an empty cell, not a zero) for: " + ", ".join(blank))
     return 0
 
 
@@ -171,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--zip", help="a folder of downloaded submission files/zips (nbgrader zip_collect)")
     p.add_argument("--regexp", help="FileNameCollectorPlugin.named_regexp for --zip")
+    p.add_argument("--timestamp-format", default=None,
+                   help="strptime format of the regexp's timestamp group, e.g. %%Y-%%m-%%d-%%H-%%M-%%S")
+    p.add_argument("--timezone", default="UTC", help="time zone of those time stamps (default: UTC)")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("autograde", help="grade every collected submission in the sandbox, in parallel")
@@ -186,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="CSV of every student x assignment: score or reason")
     p.add_argument("--to", default=None, help="CSV file to write (default: print)")
+    p.add_argument("--canvas", default=None, help="also write a file for Canvas's gradebook import")
+    p.add_argument("--moodle", default=None, help="also write a file for Moodle's CSV grade import")
+    p.add_argument("--moodle-id", default="email", choices=sorted(lms.MOODLE_IDENTIFIERS),
+                   help="the user field Moodle identifies learners by (default: email)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("all", help="collect (if set up), autograde, feedback and export")
@@ -196,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reveal", action="store_true", help="feedback shows hidden tests too (after the deadline)")
     p.add_argument("--to", default="grades.csv", help="CSV file to write (default: grades.csv)")
     p.set_defaults(func=cmd_all)
+
+    term.add_commands(sub, grading_options)  # roster, regrade, report
     return parser
 
 

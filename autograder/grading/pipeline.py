@@ -49,6 +49,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.grading import late
 from autograder.grading.config import (
     Course,
     SandboxLimits,
@@ -63,7 +64,8 @@ from autograder.grading.worker import GradingWorker
 
 __all__ = ["Course", "Outcome", "autograde", "export_grades", "inspect_submission", "load_course"]
 
-EXPORT_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason", "sandboxed", "timestamp"]
+EXPORT_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason", "sandboxed", "timestamp",
+                  "due", "seconds_late", "late_penalty", "final_score"]  # the last four: autograder.grading.late
 
 
 # --------------------------------------------------------------------------- the course
@@ -472,6 +474,13 @@ def summary_table(outcomes: list[Outcome]) -> str:
 # --------------------------------------------------------------------------- export
 
 
+def _waits_for_a_grader(submission) -> bool:
+    """A cell worth points still waits for a grader. (nbgrader flags every task cell "needs manual grading",
+    a mark scheme's 0-point task cell too, which no one grades: that one does not count.)"""
+    return any(grade.needs_manual_grade and float(grade.max_score or 0) > 0
+               for notebook in submission.notebooks for grade in notebook.grades)
+
+
 def export_grades(course: Course, to: str | os.PathLike | None = None) -> list[dict]:
     """Every student x assignment, with a score or a reason; written as CSV to ``to`` if given."""
     from nbgrader.api import Gradebook, MissingEntry
@@ -502,7 +511,7 @@ def export_grades(course: Course, to: str | os.PathLike | None = None) -> list[d
                 elif submission is not None:
                     row["score"] = float(submission.score)
                     row["timestamp"] = submission.timestamp.isoformat() if submission.timestamp else ""
-                    row["status"] = "needs manual grading" if submission.needs_manual_grade else "graded"
+                    row["status"] = "needs manual grading" if _waits_for_a_grader(submission) else "graded"
                     row["reason"] = "; ".join(record.get("notes", [])) if record else ""
                     if record is None:
                         row["sandboxed"] = "unknown (graded outside course-grade)"
@@ -511,6 +520,7 @@ def export_grades(course: Course, to: str | os.PathLike | None = None) -> list[d
                 else:
                     row["status"], row["reason"] = "missing", "no submission"
                 rows.append(row)
+    late.annotate_rows(course, rows)  # due date, lateness, penalty and the score after it
     if to is not None:
         with open(to, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
