@@ -5,6 +5,7 @@ Run it from the course folder (the one with ``nbgrader_config.py``), or pass ``-
     course-grade release 01-labeling-functions        # generate the student version (+ --exchange: publish it)
     course-grade collect 01-labeling-functions        # from the exchange, or --zip <folder of downloads>
     course-grade autograde 01-labeling-functions --workers 2
+    course-grade autograde 01-labeling-functions --cluster tcp://scheduler:8786   # or --cluster local:2
     course-grade feedback 01-labeling-functions       # hidden tests stay hidden unless --reveal
     course-grade export --to grades.csv
     course-grade all 01-labeling-functions            # collect (if an exchange is set up), autograde,
@@ -23,6 +24,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from autograder.grading.config import SandboxLimits
 from autograder.grading.pipeline import (
     autograde,
     export_grades,
@@ -30,7 +32,6 @@ from autograder.grading.pipeline import (
     nbgrader,
     summary_table,
 )
-from autograder.grading.config import SandboxLimits
 from autograder.grading.sandbox import SandboxUnavailable
 
 
@@ -89,9 +90,14 @@ def cmd_autograde(course, args) -> int:
                                     memory_mb=args.memory_mb)
     try:
         outcomes = autograde(course, args.assignment, workers=args.workers, unsandboxed=args.unsandboxed or None,
-                             students=args.student or None, limits=limits, progress=not args.no_progress)
+                             students=args.student or None, limits=limits, progress=not args.no_progress,
+                             cluster=args.cluster)
     except SandboxUnavailable as error:
         return _fail(str(error))
+    except (ValueError, RuntimeError, OSError) as error:
+        if args.cluster is None:
+            raise
+        return _fail(f"--cluster {args.cluster}: {error}")
     print(summary_table(outcomes))
     return 0
 
@@ -155,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--notebook-timeout", type=float, default=None, help="seconds per notebook")
         p.add_argument("--memory-mb", type=int, default=None, help="memory per process in the sandbox")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                       help="grade on a Dask cluster: a scheduler's address (tcp://host:8786), or local:N for N "
+                            "worker processes on this machine; only this process writes the gradebook")
 
     p = sub.add_parser("release", help="generate the student version (nbgrader generate_assignment)")
     p.add_argument("assignment")

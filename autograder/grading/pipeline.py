@@ -36,7 +36,6 @@ import datetime
 import json
 import os
 import queue
-import select
 import shutil
 import sqlite3
 import subprocess
@@ -51,7 +50,6 @@ from pathlib import Path
 import nbformat
 
 from autograder.grading.config import (
-    RESULTS_DIR,
     Course,
     SandboxLimits,
     allow_unsandboxed_from_env,
@@ -309,8 +307,12 @@ def _score_from_gradebook(course: Course, assignment: str, student: str) -> tupl
 
 def autograde(course: Course, assignment: str, *, workers: int | None = None, unsandboxed: bool | None = None,
               students: Iterable[str] | None = None, limits: SandboxLimits | None = None,
-              progress: bool = True, log: Callable[[str], None] = print) -> list[Outcome]:
-    """Grade every submission of ``assignment`` (or ``students``) in parallel; return one Outcome each."""
+              progress: bool = True, log: Callable[[str], None] = print,
+              cluster=None) -> list[Outcome]:
+    """Grade every submission of ``assignment`` (or ``students``) in parallel; return one Outcome each.
+
+    ``cluster`` (a Dask scheduler's address, ``local:N`` or a ``distributed.Client``) sends each submission
+    to a Dask worker instead of this machine's worker pool (:mod:`autograder.grading.cluster`)."""
     unsandboxed = allow_unsandboxed_from_env() if unsandboxed is None else unsandboxed
     ok, why = sandbox_status()
     if not unsandboxed and not ok:
@@ -343,6 +345,16 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
         scratch_path = Path(scratch)
         snapshot = scratch_path / "gradebook-snapshot.db"
         _snapshot_gradebook(course, snapshot)
+        if cluster is not None:  # Dask workers grade them; this process merges each result, once per student
+            from autograder.grading.cluster import grade_on_cluster
+
+            for student, notes, result in grade_on_cluster(cluster, course, assignment, runnable, scratch_path,
+                                                           snapshot, limits, unsandboxed, log=log):
+                outcomes[student] = _finish(course, assignment, student, notes, result, unsandboxed)
+                shutil.rmtree(scratch_path / student, ignore_errors=True)
+                if bar is not None:
+                    bar.update(1)
+            runnable = []  # the local pool below has nothing left to grade
         idle: queue.Queue[GradingWorker] = queue.Queue()
         for number in range(min(workers, max(1, len(runnable)))):
             idle.put(GradingWorker(course, scratch_path / f"worker-{number}.log"))
