@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -91,15 +93,18 @@ def grading_pids(client: Client) -> dict[str, int]:
 
 
 def kill_when_grading(pids: dict[str, int], killed: list, stop: threading.Event, times: int = 1) -> None:
-    """SIGKILL a worker process as soon as it has a sandbox running (mid-task), ``times`` times."""
+    """SIGKILL a worker process as soon as a notebook of its task runs in a sandbox (mid-task), ``times`` times."""
     deadline = time.monotonic() + 300
     while len(killed) < times and not stop.is_set() and time.monotonic() < deadline:
         for pid in list(pids.values()):
             if pid in killed:
                 continue
             try:
-                busy = any(child.name() == "bwrap" for child in psutil.Process(pid).children(recursive=True))
-            except psutil.NoSuchProcess:
+                busy = any(
+                    "autograder.grading.runner" in " ".join(child.cmdline())
+                    for child in psutil.Process(pid).children(recursive=True)
+                )
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             if busy:
                 os.kill(pid, signal.SIGKILL)  # a process this test started (a LocalCluster worker)
@@ -247,3 +252,101 @@ def test_a_worker_without_a_sandbox_makes_the_batch_refuse(tmp_path):
             autograde(load_course(course_dir), SLUG, cluster=client, limits=LIMITS, progress=False)
     assert submissions_in(course_dir) == []
     assert not (course_dir / "autograded").exists()
+
+
+def test_course_grade_cli_on_a_scheduler_and_workers_started_with_dask(tmp_path):
+    """The chapter's commands: ``dask scheduler``, ``dask worker``, ``course-grade autograde --cluster``."""
+    course_dir = class_course(tmp_path, "cli", 2)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask_cli = str(Path(sys.executable).parent / "dask")
+    started = []
+    try:
+        started.append(
+            subprocess.Popen(
+                [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        started.append(
+            subprocess.Popen(
+                [
+                    dask_cli,
+                    "worker",
+                    address,
+                    "--nworkers",
+                    "2",
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "course-grade"),
+                "autograde",
+                SLUG,
+                "--cluster",
+                address,
+                "--no-progress",
+                "--cell-timeout",
+                str(LIMITS.cell_timeout),
+                "--notebook-timeout",
+                str(LIMITS.notebook_timeout),
+                "--memory-mb",
+                str(LIMITS.memory_mb),
+            ],
+            cwd=course_dir,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    finally:
+        for process in reversed(started):  # the processes this test started, by their pid
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"connected to the scheduler at {address}" in done.stdout
+    assert "2 graded, 0 failed" in done.stdout
+    assert {s: sc for s, sc in ((s, sum(c.values())) for s, c in scores_in(course_dir).items())} == {
+        "s00-perfect": 5.0,
+        "s01-blank": 0.0,
+    }
+
+
+def test_course_grade_cli_says_why_it_cannot_reach_a_scheduler(tmp_path):
+    course_dir = class_course(tmp_path, "unreachable", 1)
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "course-grade"),
+            "autograde",
+            SLUG,
+            "--cluster",
+            f"tcp://127.0.0.1:{port}",
+            "--no-progress",
+        ],
+        cwd=course_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert f"--cluster tcp://127.0.0.1:{port}" in done.stderr
+    assert submissions_in(course_dir) == []

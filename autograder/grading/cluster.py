@@ -74,6 +74,8 @@ __all__ = [
 
 #: Times a task that *raised* is run again (a worker that dies is the scheduler's ``allowed-failures``).
 RETRIES = 1
+#: How long ``course-grade`` tries to reach a scheduler, seconds.
+CONNECT_TIMEOUT = 30.0
 #: How long a batch waits for its first worker to connect, seconds.
 WORKER_WAIT = 120.0
 #: Tasks in flight per worker thread: enough to keep every worker busy, few enough that a class's
@@ -155,7 +157,7 @@ def open_client(spec: str, *, log: Callable[[str], None] = print) -> Iterator:
             log(f"Dask: a local cluster of {workers} worker process(es) at {cluster.scheduler_address}")
             client = stack.enter_context(Client(cluster))
         else:
-            client = stack.enter_context(Client(spec, timeout="60s"))
+            client = stack.enter_context(Client(spec, timeout=f"{CONNECT_TIMEOUT:g}s"))
             log(f"Dask: connected to the scheduler at {spec}")
         yield client
 
@@ -194,31 +196,66 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def preflight(client, unsandboxed: bool, *, log: Callable[[str], None] = print) -> dict[str, dict]:
-    """Every connected worker's :func:`worker_facts`; raise if one of them would grade differently."""
+def expected_facts() -> dict:
+    """What every worker must match: this machine's nbgrader, course code and Python minor version."""
     import nbgrader
 
-    client.wait_for_workers(1, timeout=WORKER_WAIT)
-    facts = client.run(worker_facts)
-    mine = {"nbgrader": nbgrader.__version__, "code": code_fingerprint(), "python": platform.python_version()}
+    return {
+        "nbgrader": nbgrader.__version__,
+        "code": code_fingerprint(),
+        "python": platform.python_version().rsplit(".", 1)[0],
+    }
+
+
+def fact_problems(fact: dict, expected: dict, unsandboxed: bool) -> list[str]:
+    """Why a worker with ``fact`` (:func:`worker_facts`) would not grade as this machine does."""
     problems = []
-    for address, fact in sorted(facts.items()):
-        where = f"worker {address} ({fact['host']})"
-        if not fact["sandbox"] and not unsandboxed:
-            problems.append(f"{where} has no sandbox: {fact['isolation']}")
-        for name in ("nbgrader", "code"):
-            if fact[name] != mine[name]:
-                problems.append(f"{where} has {name} {fact[name]}, this machine {mine[name]}")
-        if fact["python"].rsplit(".", 1)[0] != mine["python"].rsplit(".", 1)[0]:
-            problems.append(f"{where} runs Python {fact['python']}, this machine {mine['python']}")
-        problems += [f"{where}: {problem}" for problem in fact["resources"]]
+    if not fact["sandbox"] and not unsandboxed:
+        problems.append(f"has no sandbox: {fact['isolation']}")
+    for name in ("nbgrader", "code"):
+        if fact[name] != expected[name]:
+            problems.append(f"has {name} {fact[name]}, the instructor's machine {expected[name]}")
+    if fact["python"].rsplit(".", 1)[0] != expected["python"]:
+        problems.append(f"runs Python {fact['python']}, the instructor's machine {expected['python']}")
+    return problems + list(fact["resources"])
+
+
+_FACTS: dict | None = None
+
+
+def _my_facts() -> dict:
+    """This worker process's facts, found once (the spaCy check imports spaCy)."""
+    global _FACTS
+    with _POOL_LOCK:
+        if _FACTS is None:
+            _FACTS = worker_facts()
+        return _FACTS
+
+
+def preflight(client, unsandboxed: bool, *, log: Callable[[str], None] = print) -> dict[str, dict]:
+    """Every connected worker's :func:`worker_facts`; raise if one of them would grade differently.
+    (A worker that joins later, or one restarted since, is checked by its first task.)"""
+    client.wait_for_workers(1, timeout=WORKER_WAIT)
+    answers = client.run(_my_facts, on_error="return")
+    expected = expected_facts()
+    facts, problems = {}, []
+    for address, fact in sorted(answers.items()):
+        if isinstance(fact, BaseException):  # it left or restarted meanwhile: its tasks check it themselves
+            log(f"Dask: worker {address} did not answer the pre-flight check ({type(fact).__name__})")
+            continue
+        facts[address] = fact
+        problems += [
+            f"worker {address} ({fact['host']}) {why}" for why in fact_problems(fact, expected, unsandboxed)
+        ]
     if problems:
         error = SandboxUnavailable if all("has no sandbox" in p for p in problems) else ClusterRefused
         raise error("refusing to grade on this cluster: " + "; ".join(problems))
+    if not facts:
+        raise ClusterRefused("no Dask worker answered the pre-flight check")
     threads = sum(client.nthreads().values())
     log(
         f"Dask: {len(facts)} worker(s), {threads} thread(s); each has its sandbox, the course's data and code "
-        f"{mine['code']}"
+        f"{expected['code']}"
     )
     return facts
 
@@ -382,10 +419,10 @@ def grade_on_worker(job: dict) -> dict:
     from autograder.grading.pipeline import grade_in_private_course
 
     unsandboxed = bool(job["unsandboxed"])
-    if not unsandboxed:
-        ok, why = sandbox_status()
-        if not ok:
-            raise SandboxUnavailable(f"no sandbox on the Dask worker {socket.gethostname()}: {why}")
+    problems = fact_problems(_my_facts(), job["expected"], unsandboxed)
+    if problems:  # a worker that joined after the pre-flight, or changed since: refuse, never grade otherwise
+        error = SandboxUnavailable if all("has no sandbox" in p for p in problems) else ClusterRefused
+        raise error(f"the Dask worker on {socket.gethostname()} " + "; ".join(problems))
     assignment, student = job["assignment"], job["student"]
     with tempfile.TemporaryDirectory(prefix=f"grade-{student}-", dir=_worker_scratch()) as tmp:
         mini = Path(tmp) / "course"
@@ -463,6 +500,7 @@ def grade_on_cluster(
             "source_zip": zip_folder(course.source(assignment)),
             "limits": asdict(limits),
             "unsandboxed": unsandboxed,
+            "expected": expected_facts(),
         }
         batch = uuid.uuid4().hex[:8]
         pending = list(reversed(runnable))
@@ -490,34 +528,55 @@ def grade_on_cluster(
             students_of[future.key] = student
             return future
 
-        running = as_completed([f for f in (submit_next() for _ in range(window)) if f is not None])
+        def failed(why: BaseException) -> concurrent.futures.Future:
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            future.set_exception(why)
+            return future
+
         done: set[str] = set()
-        for future in running:
-            student = students_of.pop(future.key)
-            if student in done:  # never merged twice; cannot happen with one future per student
-                raise RuntimeError(f"a second result for {student} came back from the cluster")
-            done.add(student)
-            result: concurrent.futures.Future = concurrent.futures.Future()
-            try:
-                raw = future.result()
-                private = scratch / student
-                if private.exists():
-                    shutil.rmtree(private)
-                if raw.get("autograded_zip"):
-                    unzip_into(raw.pop("autograded_zip"), private / "autograded" / student / assignment)
-                raw["private"] = str(private)
-                result.set_result(raw)
-            except Exception as error:  # noqa: BLE001 - every failure becomes this student's outcome
-                result.set_exception(_explain(error))
-            finally:
-                future.release()
-            following = submit_next()
-            if following is not None:
-                running.add(following)
-            yield student, notes_of[student], result
-        missing = [s for s, _ in runnable if s not in done]
-        if missing:  # as_completed returned early: say so rather than lose them
-            raise RuntimeError(f"the cluster returned no result for {', '.join(missing)}")
+        running = as_completed()
+        try:
+            for _ in range(window):
+                following = submit_next()
+                if following is not None:
+                    running.add(following)
+            for future in running:
+                student = students_of.pop(future.key)
+                if student in done:  # never merged twice; cannot happen with one future per student
+                    raise RuntimeError(f"a second result for {student} came back from the cluster")
+                done.add(student)
+                result: concurrent.futures.Future = concurrent.futures.Future()
+                try:
+                    raw = future.result()
+                    private = scratch / student
+                    if private.exists():
+                        shutil.rmtree(private)
+                    if raw.get("autograded_zip"):
+                        unzip_into(raw.pop("autograded_zip"), private / "autograded" / student / assignment)
+                    raw["private"] = str(private)
+                    result.set_result(raw)
+                except Exception as error:  # noqa: BLE001 - every failure becomes this student's outcome
+                    result = failed(_explain(error))
+                finally:
+                    future.release()
+                following = submit_next()
+                if following is not None:
+                    running.add(following)
+                yield student, notes_of[student], result
+        except (
+            OSError,
+            RuntimeError,
+        ) as error:  # the cluster itself went away: what is left is failed, not lost
+            if isinstance(error, RuntimeError) and "second result" in str(error):
+                raise
+            log(f"Dask: the cluster failed mid-batch ({type(error).__name__}: {error})")
+            lost = error
+        else:
+            lost = RuntimeError("the cluster returned no result for it")
+        for student, notes in runnable:
+            if student not in done:
+                done.add(student)
+                yield student, notes, failed(RuntimeError(f"not graded: {lost}"))
 
 
 def _explain(error: BaseException) -> BaseException:
