@@ -41,6 +41,7 @@ the duration of the batch: the same code path as a real cluster, on one machine.
 from __future__ import annotations
 
 import ast
+import atexit
 import concurrent.futures
 import contextlib
 import hashlib
@@ -380,6 +381,7 @@ def _worker_scratch() -> Path:
     with _POOL_LOCK:
         if _SCRATCH is None or not _SCRATCH.is_dir():
             _SCRATCH = Path(tempfile.mkdtemp(prefix="course-grade-dask-"))
+            atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
         return _SCRATCH
 
 

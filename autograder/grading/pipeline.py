@@ -260,8 +260,9 @@ def _read_private_results(private: Path, db: Path, assignment: str, student: str
     return results
 
 
-def merge_into_gradebook(course: Course, assignment: str, student: str, raw: dict) -> None:
-    """Copy one worker's autograde results into the course gradebook (the main process is its only writer)."""
+def merge_into_gradebook(course: Course, assignment: str, student: str, raw: dict) -> tuple[float, float]:
+    """Copy one worker's autograde results into the course gradebook (the main process is its only writer);
+    return the submission's ``(score, max_score)``, read in the same session (one gradebook opening each)."""
     from nbgrader.api import Gradebook
 
     timestamp = datetime.datetime.fromisoformat(raw["timestamp"]) if raw.get("timestamp") else None
@@ -282,6 +283,8 @@ def merge_into_gradebook(course: Course, assignment: str, student: str, raw: dic
                 if comment.name in record["comments"]:
                     comment.auto_comment = record["comments"][comment.name]
         gb.db.commit()
+        submission = gb.find_submission(assignment, student)
+        scores = float(submission.score), float(submission.max_score)
     private_autograded = Path(raw["private"]) / "autograded" / student / assignment
     target = course.folder("autograded", student, assignment)
     if private_autograded.is_dir():
@@ -289,6 +292,7 @@ def merge_into_gradebook(course: Course, assignment: str, student: str, raw: dic
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(private_autograded, target)
+    return scores
 
 
 def _score_from_gradebook(course: Course, assignment: str, student: str) -> tuple[float | None, float | None]:
@@ -407,13 +411,13 @@ def _finish(course: Course, assignment: str, student: str, notes: list[str], fut
         outcome.reason = f"nbgrader could not grade it: {tail or raw['log'][-300:]}"
         return outcome
     try:
-        merge_into_gradebook(course, assignment, student, raw)
+        scores = merge_into_gradebook(course, assignment, student, raw)
     except Exception as error:
         outcome.status, outcome.reason = "failed", f"could not record grades: {type(error).__name__}: {error}"
         return outcome
     if raw["returncode"] != 0:
         outcome.notes.append("nbgrader reported an error for part of this submission (see grading log)")
-    outcome.score, outcome.max_score = _score_from_gradebook(course, assignment, student)
+    outcome.score, outcome.max_score = scores
     return outcome
 
 
