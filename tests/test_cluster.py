@@ -1,10 +1,12 @@
 """Grading on a Dask cluster: real ``distributed`` worker processes on loopback, real nbgrader, real sandboxes.
 
-- a local 2-worker cluster gives the grades of the local pipeline, and the worker sees only what travels
-  with the task (the gradebook it gets holds that one student);
+- a local 2-worker cluster gives the grades of the local pipeline, and a worker gets only what travels
+  with the task (the gradebook it gets holds that one student; symbolic links stay behind);
 - a worker killed mid-batch (by its pid) costs nothing: every submission is graded once;
 - a submission whose worker dies every time is reported failed, never lost nor given a zero;
-- a worker without a sandbox makes the batch refuse before anything is graded.
+- a worker without a sandbox makes the batch refuse before anything is graded;
+- the chapter's commands work: ``dask scheduler``, ``dask worker``, ``course-grade --cluster <address>``,
+  and an unreachable scheduler is an error that says so.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import pytest
 from distributed import Client, LocalCluster
 from fixtures.tiny.course import SLUG, blank, make_tiny_course, perfect, wrong
 from support.submissions import add_submission
-from test_pipeline import LIMITS, scores_in
 
 from autograder.grading.cluster import (
     course_settings_text,
@@ -36,6 +37,7 @@ from autograder.grading.cluster import (
     unzip_into,
     zip_folder,
 )
+from autograder.grading.config import SandboxLimits
 from autograder.grading.pipeline import autograde, load_course
 from autograder.grading.sandbox import SandboxUnavailable, sandbox_status
 
@@ -49,6 +51,8 @@ pytestmark = [
 ]
 
 EXPECTED = {"perfect": 5.0, "blank": 0.0, "wrong": 1.5}
+#: Small limits: the tiny assignment's honest cells take well under a second.
+LIMITS = SandboxLimits(cell_timeout=12, notebook_timeout=90, memory_mb=1536, max_processes=96)
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +72,22 @@ def class_course(tmp_path: Path, name: str, size: int) -> Path:
 
 def expected_score(student: str) -> float:
     return EXPECTED[student.split("-", 1)[1]]
+
+
+def scores_in(course_dir: Path) -> dict[str, dict[str, float]]:
+    """Every student's score per grade cell, straight from the gradebook file."""
+    with sqlite3.connect(course_dir / "gradebook.db") as db:
+        rows = db.execute(
+            "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
+            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+            "JOIN student ON submitted_assignment.student_id = student.id "
+            "JOIN base_cell ON grade.cell_id = base_cell.id"
+        ).fetchall()
+    result: dict[str, dict[str, float]] = {}
+    for student, cell, score in rows:
+        result.setdefault(student, {})[cell] = score
+    return result
 
 
 def submissions_in(course_dir: Path) -> list[str]:
@@ -116,43 +136,10 @@ def kill_when_grading(pids: dict[str, int], killed: list, stop: threading.Event,
 # --------------------------------------------------------------------------- what travels
 
 
-def test_what_travels_to_a_worker_is_this_one_submission(tmp_path):
+def test_local_cluster_gives_the_grades_of_the_local_pipeline_from_what_travels(tmp_path):
     assert parse_cluster("local:2") == 2 and parse_cluster("tcp://127.0.0.1:8786") is None
     with pytest.raises(ValueError):
         parse_cluster("local:0")
-    course_dir = class_course(tmp_path, "course", 3)
-    outcomes = autograde(load_course(course_dir), SLUG, workers=2, limits=LIMITS, progress=False)
-    assert [o.status for o in outcomes] == ["graded"] * 3
-    template = template_gradebook(course_dir / "gradebook.db", tmp_path / "template.db")
-    with sqlite3.connect(template) as db:
-        assert db.execute("SELECT count(*) FROM student").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM grade").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM grade_cells").fetchone()[0] == 3  # the assignment stays
-    assert b"s00-perfect" not in template.read_bytes()  # no trace of a learner in free pages either
-    data = student_gradebook(template, course_dir / "gradebook.db", "s02-wrong", tmp_path / "one.db")
-    (tmp_path / "one.db").write_bytes(data)
-    with sqlite3.connect(tmp_path / "one.db") as db:
-        assert [s for (s,) in db.execute("SELECT id FROM student")] == ["s02-wrong"]
-        assert db.execute("SELECT count(*) FROM grade").fetchone()[0] == 3
-        total = db.execute("SELECT sum(auto_score) FROM grade").fetchone()[0]
-    assert total == EXPECTED["wrong"]
-    assert b"s00-perfect" not in data and b"s01-blank" not in data
-    # the course's settings go as plain values, with the sandboxed execute step and none of this machine's paths
-    settings = course_settings_text(load_course(course_dir))
-    assert "autograder.grading.sandbox.SandboxedExecute" in settings and str(course_dir) not in settings
-    # files travel as zips; a symbolic link in a submission does not (it could point anywhere here)
-    folder = course_dir / "submitted" / "s00-perfect" / SLUG
-    (folder / "link").symlink_to(course_dir / "gradebook.db")
-    unzip_into(zip_folder(folder), tmp_path / "unpacked")
-    assert sorted(p.name for p in (tmp_path / "unpacked").iterdir()) == sorted(
-        ["timestamp.txt", f"{SLUG}.ipynb"]
-    )
-
-
-# --------------------------------------------------------------------------- grading on the cluster
-
-
-def test_local_cluster_gives_the_grades_of_the_local_pipeline(tmp_path):
     local = class_course(tmp_path, "local", 3)
     dask_course = class_course(tmp_path, "dask", 3)
     assert [
@@ -171,6 +158,32 @@ def test_local_cluster_gives_the_grades_of_the_local_pipeline(tmp_path):
         assert (dask_course / "autograded" / student / SLUG / f"{SLUG}.ipynb").is_file()
     results = json.loads((dask_course / "grading" / SLUG / "results.json").read_text())
     assert sorted(results["students"]) == submissions_in(local)
+
+    # what travels: a gradebook with the course's assignments and that one learner
+    template = template_gradebook(local / "gradebook.db", tmp_path / "template.db")
+    with sqlite3.connect(template) as db:
+        assert db.execute("SELECT count(*) FROM student").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM grade").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM grade_cells").fetchone()[0] == 3  # the assignment stays
+    assert b"s00-perfect" not in template.read_bytes()  # no trace of a learner in free pages either
+    data = student_gradebook(template, local / "gradebook.db", "s02-wrong", tmp_path / "one.db")
+    (tmp_path / "one.db").write_bytes(data)
+    with sqlite3.connect(tmp_path / "one.db") as db:
+        assert [s for (s,) in db.execute("SELECT id FROM student")] == ["s02-wrong"]
+        assert db.execute("SELECT count(*) FROM grade").fetchone()[0] == 3
+        total = db.execute("SELECT sum(auto_score) FROM grade").fetchone()[0]
+    assert total == EXPECTED["wrong"]
+    assert b"s00-perfect" not in data and b"s01-blank" not in data
+    # the course's settings go as plain values, with the sandboxed execute step and none of this machine's paths
+    settings = course_settings_text(load_course(local))
+    assert "autograder.grading.sandbox.SandboxedExecute" in settings and str(local) not in settings
+    # files travel as zips; a symbolic link in a submission does not (it could point anywhere here)
+    folder = local / "submitted" / "s00-perfect" / SLUG
+    (folder / "link").symlink_to(local / "gradebook.db")
+    unzip_into(zip_folder(folder), tmp_path / "unpacked")
+    assert sorted(p.name for p in (tmp_path / "unpacked").iterdir()) == sorted(
+        ["timestamp.txt", f"{SLUG}.ipynb"]
+    )
 
 
 def test_a_worker_killed_mid_batch_costs_nothing(tmp_path, local_cluster):
