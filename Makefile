@@ -65,12 +65,13 @@ release: setup ## regenerate exercises/ from solutions/ with nbgrader
 check-release: setup ## fail if exercises/ is not what nbgrader generates from solutions/
 	$(PY) -m autograder.authoring.release --check
 
-grade: setup ## grade every collected submission of ASSIGNMENT in the sandbox, in parallel
-	$(BIN)/course-grade all $(ASSIGNMENT)
+grade: setup ## grade every collected submission of ASSIGNMENT in the sandbox, in parallel (CLUSTER=<Dask scheduler> or local:N)
+	$(BIN)/course-grade all $(ASSIGNMENT) $(if $(CLUSTER),--cluster $(CLUSTER),)
 
-bench: setup-dev resources system-deps ## print build, execution and grading figures
+# BENCH_SIZE submissions per assignment (24 by default: a few minutes per assignment and grader on 2 cores).
+bench: setup-dev resources system-deps ## print build, execution and grading figures (stock nbgrader vs course-grade vs Dask)
 	$(PY) scripts/bench_book.py
-	$(PY) scripts/bench_grading.py
+	$(PY) scripts/bench_grading.py $(if $(BENCH_SIZE),--size $(BENCH_SIZE),)
 	$(PY) scripts/bench_cgroup_cpu.py
 
 lint: setup-dev ## ruff and codespell

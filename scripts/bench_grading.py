@@ -1,31 +1,37 @@
-"""Benchmark the grading pipeline against plain serial ``nbgrader autograde``, and print the figures.
+"""Benchmark grading three ways on the same class, in one run, and print the figures.
 
-    python scripts/bench_grading.py [--size N] [--workers W] [--assignment SLUG ...]
+    python scripts/bench_grading.py [--size N] [--workers W] [--dask-workers D] [--assignment SLUG ...]
 
 For each assignment it builds a class of N synthetic submissions (cycling
-through: perfect, blank, each wrong answer of ``tests/fixtures/<slug>.py``, and
-two hostile ones: a kernel that exits and a flood of output), grades the class
-twice in two identical throw-away course folders -- once with plain serial
-``nbgrader autograde`` (sandboxed by ``nbgrader_config.py``), once with
-``course-grade``'s parallel pipeline -- and prints:
+through: perfect, blank and each wrong answer of ``tests/fixtures/<slug>.py``;
+``--hostile`` adds a kernel that exits and a flood of output), lays out three
+identical throw-away course folders, and grades the class
 
-- submissions per minute, serial and parallel, and the speed-up;
-- per-submission overhead: the grader's wall time per submission against the
-  notebook's own cell execution time (median);
-- peak resident memory per worker: its nbgrader process plus its sandbox's
-  largest process (the kernel, or the runner for a tiny notebook);
-- whether the two gradebooks hold the same grades.
+1. with **stock serial** ``nbgrader autograde``: nbgrader's default configuration
+   (its own ``Execute`` step, no sandbox), one submission after another -- what an
+   instructor would otherwise run;
+2. with ``course-grade`` on this machine (W workers, every notebook sandboxed);
+3. with ``course-grade --cluster`` on a local Dask cluster of D worker processes
+   (127.0.0.1; started before the timed batch, its start-up printed apart).
 
-``--assignment tiny`` grades the tests' tiny assignment (seconds per
-submission); the default is every assignment with a release. Figures are
-printed, never asserted: timings depend on the machine.
+It prints, for each: submissions per minute and the speed-up over stock; the
+per-submission overhead (the grader's wall time for a submission minus the
+notebook's own cell execution, median) and where it goes (sandbox and kernel
+start-up, the runner's other work, nbgrader outside the sandbox); peak memory per
+worker; and whether the three gradebooks hold the same grades. ``--assignment
+tiny`` grades the tests' tiny assignment (seconds per submission); the default
+is every assignment with a release. Figures are printed, never asserted: they
+depend on the machine (and on whatever else runs on it: the load is printed too).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import runpy
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -45,8 +51,8 @@ def _tiny() -> dict:
     return runpy.run_path(str(REPO / "tests" / "fixtures" / "tiny" / "course.py"))
 
 
-def _class_of(slug: str, size: int, course: Path) -> dict:
-    """``{student: notebook}``: perfect, blank, wrong answers, hostile ones, cycled up to ``size``."""
+def _class_of(slug: str, size: int, course: Path, hostile: bool) -> dict:
+    """``{student: notebook}``: perfect, blank, wrong answers (and hostile ones), cycled up to ``size``."""
     from support.submissions import answer_cells, with_answers
 
     if slug == "tiny":
@@ -57,24 +63,34 @@ def _class_of(slug: str, size: int, course: Path) -> dict:
 
         good, empty = perfect_submission(slug), blank_submission(slug)
         wrongs = [with_answers(good, entry["answers"]) for entry in load_wrong_answers(slug).values()]
-    first = next(iter(answer_cells(empty)))
-    hostile = [with_answers(good, {first: "import os\nos._exit(3)"}),
-               with_answers(good, {first: "print('spam ' * 2_000_000)\n" + answer_cells(good)[first].source})]
-    kinds = [("perfect", good), ("blank", empty)] + [(f"wrong{i}", nb) for i, nb in enumerate(wrongs)] + \
-        [("exits", hostile[0]), ("floods", hostile[1])]
+    kinds = [("perfect", good), ("blank", empty)] + [(f"wrong{i}", nb) for i, nb in enumerate(wrongs)]
+    if hostile:
+        first = next(iter(answer_cells(empty)))
+        kinds += [
+            ("exits", with_answers(good, {first: "import os\nos._exit(3)"})),
+            ("floods", with_answers(good, {first: "print('spam ' * 2_000_000)\n" + answer_cells(good)[first].source})),
+        ]
     return {f"s{i:03d}-{kinds[i % len(kinds)][0]}": kinds[i % len(kinds)][1] for i in range(size)}
 
 
 def _make_course(slug: str, folder: Path, submissions: dict | None) -> Path:
     from support.submissions import add_submission, make_course
 
-    if slug == "tiny":
-        course = _tiny()["make_tiny_course"](folder)
-    else:
-        course = make_course(folder, slug)
+    course = _tiny()["make_tiny_course"](folder) if slug == "tiny" else make_course(folder, slug)
     for student, nb in (submissions or {}).items():
         add_submission(course, slug, student, nb)
     return course
+
+
+def _stock_config(course: Path, cell_timeout: float) -> None:
+    """Make ``course`` a stock nbgrader course: nbgrader's default autograde steps (its own Execute,
+    no sandbox); the course's other settings (folders, stubs) stay."""
+    config = course / "nbgrader_config.py"
+    lines = [line for line in config.read_text().splitlines()
+             if not re.match(r"c\.(Autograde\.autograde_preprocessors|SandboxedExecute\.)", line)]
+    lines.append(f"c.Execute.timeout = {int(cell_timeout)}")
+    config.write_text("\n".join(lines) + "\n")
+    assert "SandboxedExecute" not in config.read_text()
 
 
 def _grades(course: Path) -> dict:
@@ -87,51 +103,110 @@ def _grades(course: Path) -> dict:
             "JOIN base_cell ON grade.cell_id = base_cell.id"))
 
 
-def bench(slug: str, size: int, workers: int, limits) -> None:
+def _median(values) -> float:
+    values = list(values)
+    return statistics.median(values) if values else 0.0
+
+
+def _per_submission(outcomes) -> dict:
+    """Medians over graded submissions: execution, overhead and where the overhead goes (seconds)."""
+    graded = [o for o in outcomes if o.status == "graded" and o.reports]
+    rows = []
+    for o in graded:
+        cells = sum(r.get("cell_seconds", 0.0) for r in o.reports)
+        in_sandbox = sum(r.get("seconds", 0.0) for r in o.reports)
+        startup = sum(r.get("kernel_startup_seconds", 0.0) for r in o.reports)
+        rows.append({"total": o.seconds, "execution": cells, "overhead": o.seconds - cells,
+                     "startup": startup, "runner": in_sandbox - cells - startup,
+                     "nbgrader": o.seconds - in_sandbox})
+    return {key: _median(r[key] for r in rows) for key in ("total", "execution", "overhead", "startup", "runner",
+                                                            "nbgrader")}
+
+
+def _stock(slug: str, course: Path, limits) -> tuple[float, int, float]:
+    """Stock serial ``nbgrader autograde``: (seconds, exit code, peak MB of its largest process)."""
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", slug, "--force",
+                           f"--Execute.timeout={int(limits.cell_timeout)}"],
+                          cwd=course, capture_output=True, text=True, env=env)
+    seconds = time.monotonic() - started
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    (course / "autograde.log").write_text(done.stdout + done.stderr)
+    return seconds, done.returncode, peak
+
+
+def bench(slug: str, args, limits) -> None:
+    from distributed import Client, LocalCluster
+
     from autograder.grading.pipeline import autograde, load_course
 
+    quiet = {"progress": False, "log": lambda message: print(message, file=sys.stderr)}
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
         probe = _make_course(slug, tmp / "probe", None)
-        submissions = _class_of(slug, size, probe)
-        serial = _make_course(slug, tmp / "serial", submissions)
-        parallel = _make_course(slug, tmp / "parallel", submissions)
-        env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-               "COURSE_CELL_TIMEOUT": str(limits.cell_timeout), "COURSE_NOTEBOOK_TIMEOUT": str(limits.notebook_timeout),
-               "COURSE_MEMORY_MB": str(limits.memory_mb)}
-        # make_course froze the repository's settings; pass the same limits to plain nbgrader on its command line
+        submissions = _class_of(slug, args.size, probe, args.hostile)
+        shutil.rmtree(probe)
+        stock, local, dask_course = (_make_course(slug, tmp / name, submissions) for name in ("stock", "local", "dask"))
+        _stock_config(stock, limits.cell_timeout)
+
+        stock_seconds, stock_code, stock_peak = _stock(slug, stock, limits)
+
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", slug, "--force",
-                               f"--SandboxedExecute.timeout={limits.cell_timeout}",
-                               f"--SandboxedExecute.notebook_timeout={limits.notebook_timeout}",
-                               f"--SandboxedExecute.memory_mb={limits.memory_mb}"],
-                              cwd=serial, capture_output=True, text=True, env=env)
-        serial_seconds = time.monotonic() - started
+        local_outcomes = autograde(load_course(local), slug, workers=args.workers, limits=limits, **quiet)
+        local_seconds = time.monotonic() - started
+
         started = time.monotonic()
-        outcomes = autograde(load_course(parallel), slug, workers=workers, limits=limits, progress=False,
-                             log=lambda message: print(message, file=sys.stderr))
-        parallel_seconds = time.monotonic() - started
-        graded = [o for o in outcomes if o.status == "graded"]
-        cell_times = [sum(r.get("cell_seconds", 0.0) for r in o.reports) for o in graded]
-        overheads = [o.seconds - c for o, c in zip(graded, cell_times, strict=True)]
-        sandbox_peak = max((o.peak_memory_mb for o in graded), default=0.0)
-        grader_peak = max((o.grader_memory_mb for o in graded), default=0.0)
-        # a worker holds its nbgrader process and its sandbox at once: the sum bounds its footprint
-        worker_peak = max((o.peak_memory_mb + o.grader_memory_mb for o in graded), default=0.0)
-        execution = statistics.median(cell_times or [0])
-        overhead = statistics.median(overheads or [0])
-        same = _grades(serial) == _grades(parallel)
-        print(f"assignment {slug}: {size} submissions, {workers} workers, per-cell limit {limits.cell_timeout:g} s")
-        print(f"  serial nbgrader autograde:  {serial_seconds:8.1f} s  {60 * size / serial_seconds:6.2f} submissions/min"
-              f"  (exit code {done.returncode})")
-        print(f"  parallel course-grade:      {parallel_seconds:8.1f} s  {60 * size / parallel_seconds:6.2f} submissions/min")
-        print(f"  speed-up over serial:       {serial_seconds / parallel_seconds:8.2f}x")
-        print(f"  per submission (median):    notebook execution {execution:.2f} s, grading overhead {overhead:.2f} s"
-              f" ({overhead / execution if execution else float('nan'):.1f}x the execution)")
-        print(f"  peak memory per worker:     {worker_peak:8.1f} MB  (nbgrader process {grader_peak:.1f} MB"
-              f" + sandbox {sandbox_peak:.1f} MB, its largest process)")
-        print(f"  graded / failed:            {len(graded)} / {len(outcomes) - len(graded)}")
-        print(f"  grades identical to serial: {'yes' if same else 'NO'}")
+        with LocalCluster(n_workers=args.dask_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None, silence_logs=50) as cluster, Client(cluster) as client:
+            client.wait_for_workers(args.dask_workers)
+            cluster_start = time.monotonic() - started
+            started = time.monotonic()
+            dask_outcomes = autograde(load_course(dask_course), slug, cluster=client, limits=limits, **quiet)
+            dask_seconds = time.monotonic() - started
+            # each Dask worker process's own peak (it holds no notebook: its grading worker and sandbox do)
+            dask_process_peak = max(client.run(
+                lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024).values())
+
+        size = args.size
+        grades = {name: _grades(course) for name, course in (("stock", stock), ("local", local), ("dask", dask_course))}
+        honest = {k: v for k, v in grades["local"].items() if not re.search(r"-(exits|floods)$", k[0])}
+        stock_same = {k: v for k, v in grades["stock"].items() if k in honest} == honest
+        print(f"assignment {slug}: {size} submissions; course-grade with {args.workers} local workers and on a "
+              f"{args.dask_workers}-worker local Dask cluster; per-cell limit {limits.cell_timeout:g} s")
+        rows = [("stock serial nbgrader autograde", stock_seconds, f"(no sandbox; exit code {stock_code})"),
+                ("course-grade, this machine", local_seconds, f"({args.workers} workers, sandboxed)"),
+                ("course-grade --cluster (Dask)", dask_seconds,
+                 f"({args.dask_workers} workers, sandboxed; cluster start {cluster_start:.1f} s apart)")]
+        for name, seconds, note in rows:
+            print(f"  {name + ':':34s}{seconds:8.1f} s {60 * size / seconds:7.2f} submissions/min  "
+                  f"{stock_seconds / seconds:5.2f}x stock  {note}")
+        print(f"  Dask throughput vs this machine:  {local_seconds / dask_seconds:8.2f}x")
+        for name, outcomes in (("course-grade", local_outcomes), ("course-grade --cluster", dask_outcomes)):
+            f = _per_submission(outcomes)
+            ratio = f["overhead"] / f["execution"] if f["execution"] else float("nan")
+            print(f"  per submission, {name} (median): notebook execution {f['execution']:.2f} s, "
+                  f"overhead {f['overhead']:.2f} s ({ratio:.2f}x the execution)")
+            print(f"    overhead: sandbox + kernel start {f['startup']:.2f} s, runner's other work "
+                  f"{f['runner']:.2f} s, nbgrader outside the sandbox {f['nbgrader']:.2f} s")
+        for name, outcomes, extra in (("course-grade", local_outcomes, 0.0),
+                                      ("course-grade --cluster", dask_outcomes, dask_process_peak)):
+            graded = [o for o in outcomes if o.status == "graded"]
+            worker = max((o.peak_memory_mb + o.grader_memory_mb for o in graded), default=0.0) + extra
+            grader = max((o.grader_memory_mb for o in graded), default=0.0)
+            kernel = max((o.peak_memory_mb for o in graded), default=0.0)
+            dask_part = f" + Dask worker process {extra:.1f} MB" if extra else ""
+            print(f"  peak memory per worker, {name}: {worker:8.1f} MB  (nbgrader process {grader:.1f} MB"
+                  f" + sandbox {kernel:.1f} MB, its largest process{dask_part})")
+        print(f"  peak memory, stock nbgrader:      {stock_peak:8.1f} MB  (its largest process)")
+        for name, outcomes in (("course-grade", local_outcomes), ("course-grade --cluster", dask_outcomes)):
+            graded = sum(o.status == "graded" for o in outcomes)
+            print(f"  graded / failed, {name}: {graded} / {len(outcomes) - graded}")
+        print(f"  grades identical, course-grade --cluster vs course-grade: "
+              f"{'yes' if grades['dask'] == grades['local'] else 'NO'}")
+        print(f"  grades identical, stock nbgrader vs course-grade: {'yes' if stock_same else 'NO'}"
+              + (" (hostile submissions left out)" if len(honest) < len(grades["local"]) else ""))
         sys.stdout.flush()
 
 
@@ -142,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     from autograder.grading.sandbox import sandbox_status
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", type=int, default=12, help="submissions per assignment")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--size", type=int, default=24, help="submissions per assignment (default: 24)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="course-grade's local workers")
+    parser.add_argument("--dask-workers", type=int, default=2, help="worker processes of the local Dask cluster")
     parser.add_argument("--assignment", action="append", help="slug, or 'tiny' (repeatable; default: all released)")
+    parser.add_argument("--hostile", action="store_true", help="add a kernel that exits and a flood of output")
     parser.add_argument("--cell-timeout", type=float, default=60)
     parser.add_argument("--notebook-timeout", type=float, default=600)
     parser.add_argument("--memory-mb", type=int, default=3072)
@@ -156,9 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     assignments = args.assignment or [s for s in slugs() if release_path(s).is_file()] or ["tiny"]
     limits = SandboxLimits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                            memory_mb=args.memory_mb)
-    print(f"sandbox: {why}; {os.cpu_count()} CPU cores")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"sandbox: {why}; {os.cpu_count()} CPU cores; load average at the start {load}")
     for slug in assignments:
-        bench(slug, args.size, args.workers, limits)
+        bench(slug, args, limits)
     return 0
 
 

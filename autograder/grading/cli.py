@@ -5,6 +5,7 @@ Run it from the course folder (the one with ``nbgrader_config.py``), or pass ``-
     course-grade release 01-labeling-functions        # generate the student version (+ --exchange: publish it)
     course-grade collect 01-labeling-functions        # from the exchange, or --zip <folder of downloads>
     course-grade autograde 01-labeling-functions --workers 2
+    course-grade autograde 01-labeling-functions --cluster tcp://scheduler:8786   # or --cluster local:2
     course-grade feedback 01-labeling-functions       # hidden tests stay hidden unless --reveal
     course-grade export --to grades.csv               # + --canvas canvas.csv --moodle moodle.csv
     course-grade all 01-labeling-functions            # collect (if an exchange is set up), autograde,
@@ -100,9 +101,14 @@ def cmd_autograde(course, args) -> int:
     try:
         outcomes = autograde(course, args.assignment, workers=args.workers, unsandboxed=args.unsandboxed or None,
                              students=args.student or None, limits=limits, progress=not args.no_progress,
-                             held_out=args.held_out, held_out_sha256=args.held_out_sha256)
+                             held_out=args.held_out, held_out_sha256=args.held_out_sha256,
+                             cluster=args.cluster)
     except (SandboxUnavailable, GradingFailure) as error:
         return _fail(str(error))
+    except (ValueError, RuntimeError, OSError) as error:
+        if args.cluster is None:
+            raise
+        return _fail(f"--cluster {args.cluster}: {error}")
     late.add_late_notes(course, args.assignment, outcomes)
     print(summary_table(outcomes))
     failed = [o for o in outcomes if o.status != "graded"]
@@ -185,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a private labeled held-out file for the hidden tests (the data set's columns; it "
                             "stays outside the sandbox); default: SandboxedExecute.held_out or COURSE_HELD_OUT")
         p.add_argument("--held-out-sha256", default=None, help="the SHA-256 the private held-out file must have")
+        p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                       help="grade on a Dask cluster: a scheduler's address (tcp://host:8786), or local:N for N "
+                            "worker processes on this machine; only this process writes the gradebook")
 
     p = sub.add_parser("release", help="generate the student version (nbgrader generate_assignment)")
     p.add_argument("assignment")

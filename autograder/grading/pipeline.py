@@ -249,8 +249,9 @@ def _read_private_results(private: Path, db: Path, assignment: str, student: str
     return results
 
 
-def merge_into_gradebook(course: Course, assignment: str, student: str, raw: dict) -> None:
-    """Copy one worker's autograde results into the course gradebook (the main process is its only writer)."""
+def merge_into_gradebook(course: Course, assignment: str, student: str, raw: dict) -> tuple[float, float]:
+    """Copy one worker's autograde results into the course gradebook (the main process is its only writer);
+    return the submission's ``(score, max_score)``, read in the same session (one gradebook opening each)."""
     from nbgrader.api import Gradebook
 
     timestamp = datetime.datetime.fromisoformat(raw["timestamp"]) if raw.get("timestamp") else None
@@ -271,6 +272,8 @@ def merge_into_gradebook(course: Course, assignment: str, student: str, raw: dic
                 if comment.name in record["comments"]:
                     comment.auto_comment = record["comments"][comment.name]
         gb.db.commit()
+        submission = gb.find_submission(assignment, student)
+        scores = float(submission.score), float(submission.max_score)
     private_autograded = Path(raw["private"]) / "autograded" / student / assignment
     target = course.folder("autograded", student, assignment)
     if private_autograded.is_dir():
@@ -278,6 +281,7 @@ def merge_into_gradebook(course: Course, assignment: str, student: str, raw: dic
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(private_autograded, target)
+    return scores
 
 
 def _score_from_gradebook(course: Course, assignment: str, student: str) -> tuple[float | None, float | None]:
@@ -297,12 +301,16 @@ def _score_from_gradebook(course: Course, assignment: str, student: str) -> tupl
 def autograde(course: Course, assignment: str, *, workers: int | None = None, unsandboxed: bool | None = None,
               students: Iterable[str] | None = None, limits: SandboxLimits | None = None,
               held_out: str | None = None, held_out_sha256: str | None = None,
-              progress: bool = True, log: Callable[[str], None] = print) -> list[Outcome]:
+              progress: bool = True, log: Callable[[str], None] = print,
+              cluster=None) -> list[Outcome]:
     """Grade every submission of ``assignment`` (or ``students``) in parallel; return one Outcome each.
 
     ``held_out`` (default: the course configuration's ``SandboxedExecute.held_out``, or
     ``COURSE_HELD_OUT``) is a private labeled held-out CSV that replaces the public split in every
-    hidden test; it stays with the checker, outside the sandbox."""
+    hidden test; it stays with the checker, outside the sandbox.
+
+    ``cluster`` (a Dask scheduler's address, ``local:N`` or a ``distributed.Client``) sends each submission
+    to a Dask worker instead of this machine's worker pool (:mod:`autograder.grading.cluster`)."""
     unsandboxed = allow_unsandboxed_from_env() if unsandboxed is None else unsandboxed
     ok, why = sandbox_status()
     if not unsandboxed and not ok:
@@ -348,6 +356,17 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
         scratch_path = Path(scratch)
         snapshot = scratch_path / "gradebook-snapshot.db"
         _snapshot_gradebook(course, snapshot)
+        if cluster is not None:  # Dask workers grade them; this process merges each result, once per student
+            from autograder.grading.cluster import grade_on_cluster
+
+            for student, notes, result in grade_on_cluster(cluster, course, assignment, runnable, scratch_path,
+                                                           snapshot, limits, unsandboxed,
+                                                           held_out=(held_out, held_out_sha256), log=log):
+                outcomes[student] = _finish(course, assignment, student, notes, result, unsandboxed)
+                shutil.rmtree(scratch_path / student, ignore_errors=True)
+                if bar is not None:
+                    bar.update(1)
+            runnable = []  # the local pool below has nothing left to grade
         idle: queue.Queue[GradingWorker] = queue.Queue()
         for number in range(min(workers, max(1, len(runnable)))):
             idle.put(GradingWorker(course, scratch_path / f"worker-{number}.log"))
@@ -400,13 +419,13 @@ def _finish(course: Course, assignment: str, student: str, notes: list[str], fut
         outcome.reason = failure_reason(raw["log"])
         return outcome
     try:
-        merge_into_gradebook(course, assignment, student, raw)
+        scores = merge_into_gradebook(course, assignment, student, raw)
     except Exception as error:
         outcome.status, outcome.reason = "failed", f"could not record grades: {type(error).__name__}: {error}"
         return outcome
     if raw["returncode"] != 0:
         outcome.notes.append("nbgrader reported an error for part of this submission (see grading log)")
-    outcome.score, outcome.max_score = _score_from_gradebook(course, assignment, student)
+    outcome.score, outcome.max_score = scores
     return outcome
 
 

@@ -11,6 +11,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -95,12 +96,28 @@ class GradingWorker:
         return (0 if result.get("success") else 1), log
 
 
+def _exit_with_parent(interval: float = 1.0) -> None:
+    """End this process as soon as the process that started it is gone (killed, or a Dask worker that
+    died mid-task): the worker runs in its own session, so nothing else would stop it, and it would
+    grade on for nobody. Its sandbox (bubblewrap ``--die-with-parent``) then goes with it."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(70)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _worker_main() -> int:
     """The grading worker: one JSON job per line on stdin, one JSON result per line on stdout."""
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
 
+    _exit_with_parent()
     results = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # whatever else prints goes to the log, never into the results
     sys.stdout = sys.stderr
