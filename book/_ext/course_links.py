@@ -46,7 +46,9 @@ class Repository:
                 f"got {self.url!r}. Binder's and Colab's links are built for GitHub."
             )
         if not self.branch:
-            raise ValueError("repository.branch in _config.yml is empty: name the branch the course is served from.")
+            raise ValueError(
+                "repository.branch in _config.yml is empty: name the branch the course is served from."
+            )
 
     @property
     def owner(self) -> str:
@@ -78,7 +80,11 @@ class Repository:
     def nbgitpuller_url(self, path: str, hub: str = "https://<hub>") -> str:
         """A JupyterHub link that clones (later: updates) this repository and opens ``path``."""
         query = urlencode(
-            {"repo": self.web_url, "branch": self.branch, "urlpath": f"{NOTEBOOK_INTERFACE}/{self.name}/{path}"},
+            {
+                "repo": self.web_url,
+                "branch": self.branch,
+                "urlpath": f"{NOTEBOOK_INTERFACE}/{self.name}/{path}",
+            },
             quote_via=quote,
             safe="",
         )
@@ -140,7 +146,9 @@ def _sphinx_parts():
     logger = logging.getLogger(__name__)
 
     def repository_root(env) -> Path:
-        depth = len([part for part in env.config.html_theme_options.get("path_to_docs", "").split("/") if part])
+        depth = len(
+            [part for part in env.config.html_theme_options.get("path_to_docs", "").split("/") if part]
+        )
         root = Path(env.srcdir)
         for _ in range(depth):
             root = root.parent
@@ -179,7 +187,8 @@ def _sphinx_parts():
 
         def apply(self):
             context = from_theme_options(self.config.html_theme_options).code_context()
-            pattern = re.compile(r"\{\{\s*(%s)\b" % "|".join(map(re.escape, context)))
+            names = "|".join(map(re.escape, context))
+            pattern = re.compile(r"\{\{\s*(" + names + r")\b")
             import jinja2
 
             environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
