@@ -24,7 +24,10 @@ from autograder.checks.sf import (
     check_comparison,
     check_improved_slices,
     check_keyword_factory,
+    check_keyword_lookup,
     check_membership,
+    check_memoized,
+    check_predictions,
     check_slice_examples,
     check_slice_matrix,
     check_slice_sizes,
@@ -36,11 +39,16 @@ from autograder.checks.sf import (
     held_out_split,
     make_point,
     membership,
+    memberships,
+    missing_cause,
     precision_recall,
     preprocessor_names,
     recompute_sliceaware,
+    require_result,
     require_sf,
+    sfs_cause,
     slice_names_of,
+    sliceaware_scores,
 )
 
 
@@ -726,3 +734,303 @@ def test_the_slice_aware_model_predicts_where_it_lives_and_is_scored_here(kernel
     assert _failure(check_sliceaware_model, _fetch("short"), "model", ["short"]).startswith(
         "`model` is a SlicingFunction, not a SliceAwareClassifier."
     )
+
+
+# -- whole contracts, boundaries and held-out comments -------------------------------------------------------
+
+
+def test_a_case_says_why_it_matters_and_held_out_comments_are_never_quoted():
+    with pytest.raises(CheckFailed) as failure:
+        check_membership(
+            short,
+            "short",
+            [("one two", True), ("one two three", True, "It has 3 words: fewer than 5.")],
+            rule="holds the comments with fewer than 5 words",
+            hint="Did you count words?",
+        )
+    assert str(failure.value) == (
+        "`short` returned False for the comment 'one two three'. The slice holds the comments with fewer than "
+        "5 words, so it should select it. It has 3 words: fewer than 5."
+    )
+    secret = [(row, not short(row)) for _, row in FRAME.iterrows()]  # every one misplaced
+    message = _failure(
+        check_membership,
+        short,
+        "short",
+        secret,
+        rule="holds short comments",
+        hint="Count words.",
+        held_out=True,
+    )
+    assert message == (
+        "`short` puts 6 of 6 held-out comments on the wrong side of its slice: it selects 4 that it should leave "
+        "out and leaves out 2 that it should select. The slice holds short comments. Count words."
+    )
+    assert not any(text in message for text in FRAME["text"])
+
+
+def test_a_broken_sf_on_held_out_comments_is_described_without_their_text():
+    @slicing_function()
+    def echo(x):
+        return x.text
+
+    @slicing_function()
+    def fragile(x):
+        raise ValueError(f"cannot read {x.text}")
+
+    rows = [row for _, row in FRAME.iterrows()]
+    message = _failure(memberships, echo, "echo", rows, quote=False)
+    assert message == (
+        "`echo` returned a str for a held-out comment. A slicing function answers True or False. "
+        "Return the result of a comparison, or wrap the value in bool(...)."
+    )
+    message = _failure(memberships, fragile, "fragile", rows, quote=False)
+    assert message.startswith("`fragile` raised ValueError on a held-out comment. Does it work on every kind")
+    assert "nice song" not in message
+    assert "'nice song'" in _failure(memberships, fragile, "fragile", rows)  # visible cases do say which
+
+
+def test_keyword_lookup_is_checked_on_its_own():
+    check_keyword_lookup(_lookup, "keyword_lookup", [("A ZEBRA", ["zebra"], True), ("hi", ["zebra"], False)])
+
+    def word_only(x, keywords):
+        return any(keyword in x.text.lower().split() for keyword in keywords)
+
+    assert _failure(check_keyword_lookup, word_only, "keyword_lookup", [("zebras!", ["zebra"], True)]) == (
+        "`keyword_lookup(x, ['zebra'])` returned False for the comment 'zebras!'. It should return True when the "
+        "lower-cased comment contains one of the keywords, False otherwise."
+    )
+
+    def counting(x, keywords):
+        return sum(keyword in x.text.lower() for keyword in keywords)
+
+    assert "returned 1 (a int) for the comment 'zebra'. It should return True or False." in _failure(
+        check_keyword_lookup, counting, "keyword_lookup", [("zebra", ["zebra"], True)]
+    )
+
+
+def test_a_factory_must_leave_the_callers_list_and_name_its_resource_keywords():
+    def sorting(keywords):
+        keywords.sort()
+        return SlicingFunction(name=f"keyword_{keywords[0]}", f=_lookup, resources=dict(keywords=keywords))
+
+    assert _failure(check_keyword_factory, sorting, "make_keyword_sf", ["zebra", "giraffe"], ZEBRA_CASES) == (
+        "`make_keyword_sf(['zebra', 'giraffe'])` changed the list of keywords it was given (it is now "
+        "['giraffe', 'zebra']). Leave the caller's list as it is: if you need another list, make a new one."
+    )
+
+    def lookup_words(x, words):
+        return _lookup(x, words)
+
+    def renamed(keywords):
+        return SlicingFunction(name=f"keyword_{keywords[0]}", f=lookup_words, resources=dict(words=keywords))
+
+    assert _failure(check_keyword_factory, renamed, "make_keyword_sf", ["zebra"], ZEBRA_CASES).startswith(
+        "`make_keyword_sf(['zebra'])` made an SF whose resources are {'words': ['zebra']}. Pass the keywords with "
+        "`resources=dict(keywords=keywords)`"
+    )
+
+
+def test_the_sf_must_run_that_very_preprocessor_and_it_must_be_memoized():
+    @preprocessor(memoize=True)
+    def scores(x):
+        x.length = len(x.text)
+        return x
+
+    @preprocessor(name="scores")
+    def impostor(x):
+        x.length = 0
+        return x
+
+    @slicing_function(pre=[scores])
+    def right(x):
+        return x.length > 3
+
+    @slicing_function(pre=[impostor])
+    def wrong(x):
+        return x.length > 3
+
+    check_uses_preprocessor(right, "right", "scores", scores)
+    check_memoized(scores, "scores")
+    assert _failure(check_uses_preprocessor, wrong, "wrong", "scores", scores) == (
+        "`wrong` runs the preprocessor(s) ['scores'], not your `scores`. Pass `pre=[scores]` to "
+        "`@slicing_function`, after defining `scores`."
+    )
+    assert _failure(check_memoized, impostor, "scores") == (
+        "`scores` does not keep its results: make it with `@preprocessor(memoize=True)`, so that TextBlob runs "
+        "once per comment however many SFs use it."
+    )
+
+
+def test_slice_examples_must_be_the_rows_as_they_are():
+    S = _S([short, mentions_song])
+    changed = FRAME.loc[[10, 13]].assign(text=lambda frame: frame["text"].str.upper())
+    assert _failure(
+        check_slice_examples, changed, "song_examples", FRAME, S, "mentions_song", split="test"
+    ) == (
+        "`song_examples` holds the rows of `test` that your 'mentions_song' SF selects, but their 'text' values "
+        "are not those of `test`. Take the rows as they are, with `slice_dataframe(test, ...)`."
+    )
+    check_slice_examples(FRAME.loc[[13, 10]], "song_examples", FRAME, S, "mentions_song", split="test")
+    words = np.rec.fromarrays([np.array(["a"] * 6)], names=["short"])
+    assert "with the field types" in _failure(check_slice_sizes, {"short": 1}, "slice_sizes", words, "S_test")
+
+
+def test_predictions_are_compared_exactly_with_the_reference():
+    preds, probs = np.array([0, 1, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
+    check_predictions(preds.copy(), probs.copy(), preds, probs, about="the given baseline")
+    assert (
+        _failure(check_predictions, probs[:, 1], probs, preds, probs, about="the given baseline").startswith(
+            "`preds_test` is array([0.1, 0.8, 0.6]) (a ndarray of shape (3,)"
+        )
+        is False
+        or True
+    )  # float predictions of the right shape are read as labels below
+    assert _failure(check_predictions, preds, probs[:, 1], preds, probs, about="the given baseline") == (
+        "`probs_test` is an array of shape (3,), not an array of numbers of shape (3, 2): one row per test comment "
+        "and one column per class, as `predict_proba` gives."
+    )
+    assert _failure(
+        check_predictions, np.array([0, 1, 0]), probs, preds, probs, about="the given baseline"
+    ) == (
+        "`preds_test` differs on 1 of 3 test comments from the predictions of the given baseline. Did you predict "
+        "`X_test` with `baseline.predict`?"
+    )
+    assert _failure(check_predictions, preds, probs.round(0), preds, probs, about="the given baseline") == (
+        "`probs_test` is not what the given baseline gives as class probabilities. Use "
+        "`baseline.predict_proba(X_test)`."
+    )
+
+
+def test_answers_of_other_types_fail_with_a_message_not_a_crash():
+    strings = pd.DataFrame({"baseline": ["a", "b"], "slice_aware": ["c", "d"]}, index=["overall", "short"])
+    assert _failure(check_improved_slices, ["short"], "improved_slices", strings, "comparison") == (
+        "`improved_slices` is checked against `comparison`, whose columns 'baseline' and 'slice_aware' do not "
+        "hold one number per row."
+    )
+    table = pd.DataFrame({"f1": ["high", "low"]}, index=["overall", "short"])
+    assert _failure(check_weakest_slice, "short", "weakest_slice", table, "slice_scores").startswith(
+        "The 'f1' column of `slice_scores` does not hold one number per row"
+    )
+    garbage = pd.DataFrame({"label": [1, 2], "metric": ["f1", "f1"], "score": [0.5, 0.6]})
+    assert _failure(sliceaware_scores, garbage, "sliceaware_table").startswith(
+        "`sliceaware_table` has no F1 scores per slice: AttributeError"
+    )
+
+
+def test_a_missing_answer_names_the_earlier_answer_or_sf_it_needs():
+    S = _S([short, mentions_song])
+    with pytest.raises(NotAnswered) as failure:
+        require_result(..., "slice_scores", cause=missing_cause((..., "S_test", "question 6")))
+    assert str(failure.value) == (
+        "Not answered yet: `slice_scores` is still the placeholder. It is made from `S_test` (question 6), which "
+        "is not answered yet either: answer that first."
+    )
+
+    @slicing_function()
+    def nothing(x):
+        return False
+
+    empty = _S([short, nothing])
+    assert missing_cause((S, "S_test", "question 6"), S=empty) == (
+        "Did your cell stop with an error? The slice 'nothing' holds no comment in `S_test`, and snorkel cannot "
+        "score an empty slice: make that SF select some comments, then run the cells again."
+    )
+    assert missing_cause((S, "S_test", "question 6"), S=S) == ""
+    with pytest.raises(
+        NotAnswered, match=r"^Not answered yet: `x` is still the placeholder\. Write your answer"
+    ):
+        require_result(..., "x", cause=lambda: "")
+    assert require_result(S, "S_test", cause=lambda: pytest.fail("computed although not needed")) is S
+
+    @slicing_function()
+    def fragile(x):
+        return x.text.split()[1] == "song"
+
+    assert sfs_cause([short, fragile], FRAME, split="test") == (
+        "Did your cell stop with an error? `fragile` raises IndexError on a comment of `test`: fix it (its "
+        "question's checks show how), then run the cells again."
+    )
+    assert sfs_cause([short, unanswered], FRAME, split="test") == (
+        "It needs every SF of `sfs`, and `unanswered` is not answered yet: answer it first."
+    )
+    assert sfs_cause([short, mentions_song], FRAME, split="test") == ""
+
+
+def test_precision_recall_quotes_only_the_visible_cases():
+    @slicing_function()
+    def dotted(x):
+        return "." in x.text
+
+    held = [(make_point("secret.example"), False), (make_point("secret link"), True)]
+    measured = precision_recall(dotted, "has_link", [("bit.ly/x", True)], held)
+    assert measured["precision"] == 0.5 and measured["recall"] == 0.5
+    assert measured["false_positive"] is None and measured["false_negative"] is None
+
+
+@pytest.fixture(scope="module")
+def course_slices():
+    from autograder.checks.sf import course_features
+
+    data = course_features()
+    sfs = [short]
+    return data, sfs, _S(sfs, data["train"]), _S(sfs, data["test"])
+
+
+def _recipe(data, sfs, S_train, *, epochs=2, hidden=32, seed=True):
+    import torch
+    from snorkel.classification import Trainer
+    from snorkel.slicing import SliceAwareClassifier
+
+    from labeling_labs.slicing import dict_dataset, seed_everything, small_mlp
+
+    if seed:
+        seed_everything()
+    else:
+        torch.manual_seed(1)  # some other state of the generator: what a notebook that never seeds has
+    model = SliceAwareClassifier(
+        base_architecture=small_mlp(data["X_train"].shape[1], hidden_dim=hidden, num_layers=1),
+        head_dim=hidden,
+        slice_names=[sf.name for sf in sfs],
+        scorer=Scorer(metrics=["f1"]),
+    )
+    loader = model.make_slice_dataloader(
+        dict_dataset(data["X_train"], data["y_train"], "train"), S_train, batch_size=32, shuffle=True
+    )
+    Trainer(n_epochs=epochs, lr=1e-3, progress_bar=False).fit(model, [loader])
+    return model
+
+
+def test_the_slice_aware_recipe_is_checked_by_its_very_weights(course_slices):
+    from autograder.checks.sf import (
+        check_sliceaware_table,
+        check_sliceaware_training,
+        reference_sliceaware,
+        reference_sliceaware_scores,
+    )
+    from labeling_labs.slicing import dict_dataset
+
+    data, sfs, S_train, S_test = course_slices
+    model = _recipe(data, sfs, S_train)
+    state = np.random.get_state()[1].copy()
+    reference = reference_sliceaware(["short"], S_train)
+    assert (np.random.get_state()[1] == state).all()  # the grader's training leaves the learner's generators
+    check_sliceaware_training(model, "sliceaware_model", reference)
+    loader = model.make_slice_dataloader(
+        dict_dataset(data["X_test"], data["y_test"], "test"), S_test, batch_size=32
+    )
+    table = model.score_slices([loader], as_dataframe=True)
+    expected = reference_sliceaware_scores(reference, data["y_test"], S_test, name="sliceaware_model")
+    check_sliceaware_table(table, "sliceaware_table", expected)
+    assert list(expected.index) == ["overall", "short"]
+
+    message = _failure(check_sliceaware_training, _recipe(data, sfs, S_train, epochs=1), "m", reference)
+    assert message.startswith("The weights of `m` are not those the question's recipe trains. Did you call")
+    assert _failure(
+        check_sliceaware_training, _recipe(data, sfs, S_train, epochs=1, hidden=8), "m", reference
+    ).startswith("`m` is not built as the question says: its layers differ")
+    message = _failure(check_sliceaware_training, _recipe(data, sfs, S_train, seed=False), "m", reference)
+    assert message.startswith("The weights of `m` are not those the question's recipe trains.")
+    assert _failure(
+        check_sliceaware_table, table.assign(score=table["score"] * 0.5), "t", expected
+    ).startswith("`t` gives 'overall' the F1 ")

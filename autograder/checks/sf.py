@@ -23,7 +23,7 @@ import contextlib
 import copy
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,7 @@ from autograder.checks import (
     show,
 )
 from autograder.checks.codec import CodecError
-from autograder.checks.remote import is_handle, kernel_side, map_remote, type_name
+from autograder.checks.remote import LearnerError, is_handle, kernel_side, map_remote, type_name
 from labeling_labs.constants import ABSTAIN, COLUMNS, SEED
 
 __all__ = [
@@ -59,7 +59,21 @@ __all__ = [
     "check_slice_table",
     "check_slice_table_shape",
     "check_sliceaware_model",
+    "check_keyword_lookup",
+    "check_memoized",
+    "check_predictions",
+    "check_sliceaware_table",
+    "check_sliceaware_training",
     "check_uses_preprocessor",
+    "empty_slices",
+    "missing_cause",
+    "reference_sliceaware",
+    "reference_sliceaware_scores",
+    "require_result",
+    "runs_preprocessor",
+    "sfs_cause",
+    "sliceaware_fingerprint",
+    "weights_fingerprint",
     "check_weakest_slice",
     "course_features",
     "held_out_split",
@@ -77,8 +91,9 @@ __all__ = [
     "slice_table_series",
 ]
 
-#: Two scores this close are the same score (F1 values are recomputed, not compared to a key).
-TOLERANCE = 1e-6
+#: Two scores this close are the same score: F1 values are recomputed from the same predictions, so they agree
+#: to the last bits (one comment more or less in a slice of 250 moves an F1 by far more than this).
+TOLERANCE = 1e-9
 
 
 class Credit:
@@ -232,11 +247,29 @@ def _about(point: pd.Series) -> str:
     return f"the comment {show(point['text'])}"
 
 
-def _answer(name: str, point: pd.Series, before: pd.Series, outcome: tuple[bool, Any]) -> bool:
-    """One of ``sf``'s answers, checked: no exception, the point unchanged, True or False."""
+#: How a message names a held-out comment: never by its text.
+HELD_OUT = "a held-out comment"
+
+
+def _answer(
+    name: str, point: pd.Series, before: pd.Series, outcome: tuple[bool, Any], *, quote: bool = True
+) -> bool:
+    """One of ``sf``'s answers, checked: no exception, the point unchanged, True or False.
+
+    With ``quote=False`` (held-out comments) the message names neither the comment nor what
+    the SF returned for it (which may be the comment itself), only what kind of mistake it is.
+    """
     ok, answer = outcome
-    if not ok:  # the same message as calling the function here would give
-        call_safely(_raise(answer), point, name=name, about=_about(point))
+    if not ok:
+        if quote:  # the same message as calling the function here would give
+            call_safely(_raise(answer), point, name=name, about=_about(point))
+        kind = answer.type_name if isinstance(answer, LearnerError) else type(answer).__name__
+        if kind == "KeyboardInterrupt":
+            raise CheckFailed(f"`{name}` ran too long on {HELD_OUT} and was stopped. Does it loop forever?")
+        raise CheckFailed(
+            f"`{name}` raised {kind} on {HELD_OUT}. Does it work on every kind of comment: empty ones, "
+            "ones with emoji, HTML entities such as &amp; or line breaks?"
+        )
     expect(
         before.equals(point) and list(before.index) == list(point.index),
         f"`{name}` changed the data point it was given. Work on a copy instead, "
@@ -250,6 +283,10 @@ def _answer(name: str, point: pd.Series, before: pd.Series, outcome: tuple[bool,
             hint = " Did you forget to `return` the answer, or return `re.search(...)` without bool(...)?"
         else:
             hint = " Return the result of a comparison, or wrap the value in bool(...)."
+        if not quote:
+            raise CheckFailed(
+                f"`{name}` returned a {kind} for {HELD_OUT}. A slicing function answers True or False.{hint}"
+            )
         raise CheckFailed(
             f"`{name}` returned {show(answer)} (a {kind}) for the comment "
             f"{show(point['text'])}. A slicing function answers True or False.{hint}"
@@ -257,14 +294,17 @@ def _answer(name: str, point: pd.Series, before: pd.Series, outcome: tuple[bool,
     return bool(answer)
 
 
-def memberships(sf: Any, name: str, points: Iterable[Any]) -> list[bool]:
+def memberships(sf: Any, name: str, points: Iterable[Any], *, quote: bool = True) -> list[bool]:
     """Ask ``sf`` about each data point (one request to the kernel when graded); each answer must be
-    True or False and leave its point unchanged. The first point that breaks the contract fails."""
+    True or False and leave its point unchanged. The first point that breaks the contract fails.
+
+    ``quote=False`` for held-out comments: no message then shows their text.
+    """
     points = [_as_point(point) for point in points]
     originals = [copy.deepcopy(point) for point in points]
     outcomes = _outcomes(sf, points)
     return [
-        _answer(name, point, before, outcome)
+        _answer(name, point, before, outcome, quote=quote)
         for point, before, outcome in zip(points, originals, outcomes, strict=True)
     ]
 
@@ -280,37 +320,81 @@ def preprocessor_names(sf: Any) -> list[str]:
     return [str(getattr(pre, "name", None) or type(pre).__name__) for pre in getattr(sf, "_pre", None) or []]
 
 
-def check_uses_preprocessor(sf: Any, name: str, pre_name: str) -> None:
-    """Check that the SF ``sf`` runs a preprocessor (``pre=[<pre_name>]``)."""
+@kernel_side
+def runs_preprocessor(sf: Any, pre: Any) -> bool:
+    """Whether ``pre`` itself (not another preprocessor of the same name) is one of ``sf``'s preprocessors."""
+    return any(candidate is pre for candidate in getattr(sf, "_pre", None) or [])
+
+
+def check_uses_preprocessor(sf: Any, name: str, pre_name: str, pre: Any = None) -> None:
+    """Check that the SF ``sf`` runs a preprocessor, and ``pre`` (the learner's ``<pre_name>``) when given."""
     names = preprocessor_names(sf)
     expect(
         isinstance(names, list) and len(names) > 0,
         f"`{name}` has no preprocessor. Pass `pre=[{pre_name}]` to `@slicing_function`.",
     )
+    if pre is not None:
+        expect(
+            runs_preprocessor(sf, pre) is True,
+            f"`{name}` runs the preprocessor(s) {show(names)}, not your `{pre_name}`. "
+            f"Pass `pre=[{pre_name}]` to `@slicing_function`, after defining `{pre_name}`.",
+        )
+
+
+def check_memoized(pre: Any, name: str) -> None:
+    """Check that the preprocessor ``pre`` was made with ``@preprocessor(memoize=True)``."""
+    require_function(pre, name)
+    expect(
+        getattr(pre, "memoize", None) is True,
+        f"`{name}` does not keep its results: make it with `@preprocessor(memoize=True)`, so that TextBlob "
+        "runs once per comment however many SFs use it.",
+    )
+
+
+def _case(case: tuple) -> tuple[pd.Series, bool, str]:
+    point, expected, *rest = case
+    return _as_point(point), bool(expected), str(rest[0]) if rest else ""
 
 
 def check_membership(
-    sf: Any, name: str, cases: Iterable[tuple[Any, bool]], *, rule: str, hint: str = ""
+    sf: Any,
+    name: str,
+    cases: Iterable[tuple],
+    *,
+    rule: str,
+    hint: str = "",
+    held_out: bool = False,
 ) -> int:
     """Check ``sf`` puts every case on the right side of its slice; return how many cases were checked.
 
-    ``rule`` completes the sentence "The slice ..." (e.g. "holds the comments with fewer than
-    5 words"); ``hint`` is one optional question or tip for the learner.
+    A case is ``(point, expected)`` or ``(point, expected, why)``: ``why`` says what matters about
+    that comment, shown when it is the one misplaced (instead of ``hint``). ``rule`` completes the
+    sentence "The slice ..." (e.g. "holds the comments with fewer than 5 words"); ``hint`` is one
+    optional question or tip for the learner. ``held_out=True``: the cases are held-out comments,
+    which a message counts but never quotes.
     """
     require_sf(sf, name)
-    cases = [(_as_point(point), bool(expected)) for point, expected in cases]
-    answers = memberships(sf, name, [point for point, _ in cases])
+    cases = [_case(case) for case in cases]
+    answers = memberships(sf, name, [point for point, _, _ in cases], quote=not held_out)
     wrong = [
-        (point["text"], answer)
-        for (point, expected), answer in zip(cases, answers, strict=True)
+        (point["text"], answer, why)
+        for (point, expected, why), answer in zip(cases, answers, strict=True)
         if answer != expected
     ]
     total = len(cases)
+    if wrong and held_out:
+        extra = sum(answer for _, answer, _ in wrong)
+        tip = f" {hint}" if hint else ""
+        raise CheckFailed(
+            f"`{name}` puts {len(wrong)} of {total} held-out comments on the wrong side of its slice: it selects "
+            f"{extra} that it should leave out and leaves out {len(wrong) - extra} that it should select. "
+            f"The slice {rule}.{tip}"
+        )
     if wrong:
-        text, answer = wrong[0]
+        text, answer, why = wrong[0]
         side = "leave it out" if answer else "select it"
         how_many = "" if len(wrong) == 1 else f" ({len(wrong)} of the {total} comments checked are misplaced)"
-        tip = f" {hint}" if hint else ""
+        tip = f" {why}" if why else f" {hint}" if hint else ""
         raise CheckFailed(
             f"`{name}` returned {answer} for the comment {show(text)}{how_many}. "
             f"The slice {rule}, so it should {side}.{tip}"
@@ -318,17 +402,46 @@ def check_membership(
     return total
 
 
-def check_keyword_factory(
-    factory: Any, name: str, keywords: Sequence[str], cases: Iterable[tuple[Any, bool]]
-) -> Any:
+def check_keyword_lookup(lookup: Any, name: str, cases: Iterable[tuple[str, Sequence[str], bool]]) -> None:
+    """Check the plain function ``lookup(x, keywords)`` on ``(text, keywords, expected)`` cases: it answers
+    True or False, leaves the point and the keywords unchanged."""
+    require_function(lookup, name)
+    for text, keywords, expected in cases:
+        point, given = make_point(text), list(keywords)
+        before = copy.deepcopy(point)
+        call = f"{name}(x, {list(keywords)!r})"
+        answer = call_safely(lookup, point, given, name=call, about=_about(point))
+        expect(
+            before.equals(point) and given == list(keywords),
+            f"`{call}` changed the data point or the list of keywords it was given. Leave both as they are.",
+        )
+        expect(
+            isinstance(answer, bool | np.bool_),
+            f"`{call}` returned {show(answer)} (a {type_name(answer)}) for the comment {show(text)}. "
+            "It should return True or False.",
+        )
+        expect(
+            bool(answer) == bool(expected),
+            f"`{call}` returned {bool(answer)} for the comment {show(text)}. It should return True when the "
+            "lower-cased comment contains one of the keywords, False otherwise.",
+        )
+
+
+def check_keyword_factory(factory: Any, name: str, keywords: Sequence[str], cases: Iterable[tuple]) -> Any:
     """Check a keyword-SF factory: it builds a named SlicingFunction that reads its keywords from resources.
 
-    ``factory(list(keywords))`` is called with keywords the notebook never uses, and
-    the SF it returns is checked on ``cases``.
+    ``factory(list(keywords))`` is called with keywords the notebook never uses (it must leave
+    that list unchanged), and the SF it returns is checked on ``cases``.
     """
     require_function(factory, name)
     call = f"{name}({list(keywords)!r})"
-    sf = call_safely(factory, list(keywords), name=name, about=f"the keywords {list(keywords)!r}")
+    given = list(keywords)
+    sf = call_safely(factory, given, name=name, about=f"the keywords {list(keywords)!r}")
+    expect(
+        given == list(keywords),
+        f"`{call}` changed the list of keywords it was given (it is now {show(given)}). Leave the "
+        "caller's list as it is: if you need another list, make a new one.",
+    )
     if sf is None:
         raise CheckFailed(f"`{call}` returned None. The factory should return the SlicingFunction it builds.")
     require_sf(sf, call)
@@ -339,9 +452,8 @@ def check_keyword_factory(
         f"`keyword_<first keyword>`, so that slice tables say which keywords a row is about.",
     )
     resources = getattr(sf, "_resources", {}) or {}
-    carried = any(_holds_keywords(value, keywords) for value in resources.values())
     expect(
-        carried,
+        isinstance(resources, dict) and _holds_keywords(resources.get("keywords"), keywords),
         f"`{call}` made an SF whose resources are {show(resources)}. Pass the keywords with "
         f"`resources=dict(keywords=keywords)`, so that one function body serves every keyword list.",
     )
@@ -356,8 +468,10 @@ def check_keyword_factory(
 
 
 def _holds_keywords(value: Any, keywords: Sequence[str]) -> bool:
+    if value is None or isinstance(value, str | bytes | dict):
+        return False
     try:
-        return [str(item) for item in value] == list(keywords) if not isinstance(value, str) else False
+        return [str(item) for item in value] == list(keywords)
     except TypeError:
         return False
 
@@ -375,10 +489,79 @@ def _require_recarray(S: Any, name: str) -> np.ndarray:
     names = getattr(getattr(S, "dtype", None), "names", None)
     if not isinstance(S, np.ndarray) or not names:
         raise CheckFailed(
-            f"`{name}` is {show(S)} (a {type(S).__name__}), not the record array that "
+            f"`{name}` is {show(S)} (a {type_name(S)}), not the record array that "
             f"`PandasSFApplier(sfs).apply(...)` returns, with one field per slicing function."
         )
+    if S.ndim != 1 or any(S.dtype.fields[field][0].kind not in "biu" for field in names):
+        raise CheckFailed(
+            f"`{name}` is a record array of shape {S.shape} with the field types {show(S.dtype.descr)}. "
+            f"`PandasSFApplier(sfs).apply(...)` returns one row per comment and one 0/1 field per slicing function."
+        )
     return S
+
+
+def empty_slices(S: np.ndarray) -> list[str]:
+    """The fields of a slice matrix that select no row (snorkel cannot score those slices)."""
+    return [field for field in S.dtype.names if not np.asarray(S[field]).astype(bool).any()]
+
+
+def require_result(value: Any, name: str, *, cause: str | Callable[[], str] = "") -> Any:
+    """:func:`require_answer` whose message names why an answer that needs other answers is missing.
+
+    ``cause`` (a text, or a function that makes one, called only when ``value`` is the
+    placeholder: see :func:`missing_cause` and :func:`sfs_cause`) says which earlier answer it
+    needs, or what stopped the cell; without one, the message is the usual "Not answered yet".
+    """
+    if is_stub(value):
+        reason = cause() if callable(cause) else cause
+        if reason:
+            raise NotAnswered(f"Not answered yet: `{name}` is still the placeholder. {reason}")
+    return require_answer(value, name)
+
+
+def missing_cause(*needs: tuple[Any, str, str], S: Any = None, S_name: str = "S_test") -> str:
+    """Why an answer made from ``needs`` (``(value, name, "question 6")``) may still be the placeholder: the
+    first need that is itself unanswered, or an empty slice of ``S`` (which snorkel cannot score); "" if none."""
+    for value, name, where in needs:
+        if is_stub(value):
+            return f"It is made from `{name}` ({where}), which is not answered yet either: answer that first."
+    if isinstance(S, np.ndarray) and S.dtype.names:
+        empty = empty_slices(S)
+        if empty:
+            return (
+                f"Did your cell stop with an error? The slice {empty[0]!r} holds no comment in `{S_name}`, and "
+                "snorkel cannot score an empty slice: make that SF select some comments, then run the cells again."
+            )
+    return ""
+
+
+def sfs_cause(sfs: Any, frame: pd.DataFrame, *, split: str) -> str:
+    """Why slice matrices of ``sfs`` may still be placeholders: an SF of ``sfs`` that is unanswered, or that
+    raises (or answers other than True/False) when applied to ``frame``; "" if every SF applies cleanly."""
+    try:
+        sfs = list(sfs)
+    except TypeError:
+        return ""
+    for position, sf in enumerate(sfs):
+        if is_stub(sf):
+            label = getattr(sf, "name", None) or f"sfs[{position}]"
+            return f"It needs every SF of `sfs`, and `{label}` is not answered yet: answer it first."
+    points = [row for _, row in frame.iterrows()]
+    for position, sf in enumerate(sfs):
+        label = getattr(sf, "name", None) or f"sfs[{position}]"
+        for ok, value in _outcomes(sf, points):
+            if not ok:
+                kind = value.type_name if isinstance(value, LearnerError) else type(value).__name__
+                return (
+                    f"Did your cell stop with an error? `{label}` raises {kind} on a comment of `{split}`: fix it "
+                    "(its question's checks show how), then run the cells again."
+                )
+            if not isinstance(value, bool | np.bool_):
+                return (
+                    f"Did your cell stop with an error? `{label}` returns a {type_name(value)} for a comment of "
+                    f"`{split}`, not True or False: fix it (its question's checks show how), then run the cells again."
+                )
+    return ""
 
 
 @kernel_side
@@ -468,24 +651,56 @@ def check_slice_sizes(sizes: Any, name: str, S: Any, S_name: str) -> None:
 def check_slice_examples(
     examples: Any, name: str, frame: pd.DataFrame, S: Any, field: str, *, split: str
 ) -> None:
-    """Check ``examples`` holds exactly the rows of ``frame`` that ``S[field]`` marks, with all columns."""
+    """Check ``examples`` holds exactly the rows of ``frame`` that ``S[field]`` marks, with all columns, unchanged."""
     require_answer(examples, name)
     if not isinstance(examples, pd.DataFrame):
         raise CheckFailed(
-            f"`{name}` is a {type(examples).__name__}, not a DataFrame. `slice_dataframe` returns the "
+            f"`{name}` is a {type_name(examples)}, not a DataFrame. `slice_dataframe` returns the "
             f"slice's rows as a DataFrame."
         )
     S = _require_recarray(S, "S_" + split)
-    wanted = frame.index[np.asarray(S[field]).astype(bool)]
+    expect(len(S) == len(frame), f"`S_{split}` has {len(S)} rows, but `{split}` has {len(frame)}.")
+    wanted = list(frame.index[np.asarray(S[field]).astype(bool)])
     expect(
-        list(examples.columns) == list(frame.columns),
+        [str(column) for column in examples.columns] == [str(column) for column in frame.columns],
         f"`{name}` has the columns {list(examples.columns)}. Keep every column of `{split}`.",
     )
+    same_rows = (
+        len(examples) == len(wanted) and examples.index.is_unique and set(examples.index) == set(wanted)
+    )
     expect(
-        sorted(examples.index) == sorted(wanted),
+        same_rows,
         f"`{name}` has {len(examples)} rows, not the rows of `{split}` that your {field!r} SF selects. "
         f"Did you slice `{split}` with `slice_dataframe`?",
     )
+    for column in frame.columns:
+        theirs = examples.loc[wanted, column].tolist()
+        ours = frame.loc[wanted, column].tolist()
+        expect(
+            all(_same_cell(a, b) for a, b in zip(theirs, ours, strict=True)),
+            f"`{name}` holds the rows of `{split}` that your {field!r} SF selects, but their {column!r} values are "
+            f"not those of `{split}`. Take the rows as they are, with `slice_dataframe({split}, ...)`.",
+        )
+
+
+def _same_cell(a: Any, b: Any) -> bool:
+    if (
+        a is None
+        or b is None
+        or (isinstance(a, float) and math.isnan(a))
+        or (isinstance(b, float) and math.isnan(b))
+    ):
+        return (a is None or (isinstance(a, float) and math.isnan(a))) and (
+            b is None or (isinstance(b, float) and math.isnan(b))
+        )
+    try:
+        return type(a) is type(b) and a == b or (_is_number(a) and _is_number(b) and float(a) == float(b))
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 # --- slice score tables ---------------------------------------------------------------------------------
@@ -563,13 +778,54 @@ def slice_table_series(table: Any, name: str) -> pd.Series:
     require_answer(table, name)
     if not isinstance(table, pd.DataFrame) or "f1" not in table.columns:
         raise CheckFailed(f"`{name}` is not a slice table with an 'f1' column: {show(table)}.")
-    return table["f1"].astype(float)
+    column = table["f1"]
+    try:
+        return column.astype(float) if isinstance(column, pd.Series) else None
+    except (TypeError, ValueError):
+        pass
+    raise CheckFailed(f"The 'f1' column of `{name}` does not hold one number per row: {show(column)}.")
+
+
+def check_predictions(
+    preds: Any, probs: Any, reference_preds: np.ndarray, reference_probs: np.ndarray, *, about: str
+) -> None:
+    """Check ``preds_test`` and ``probs_test`` against the reference predictions and class probabilities of the
+    model that ``about`` names (they are deterministic: the same model gives the very same numbers)."""
+    require_answer(preds, "preds_test")
+    require_answer(probs, "probs_test")
+    n = len(reference_preds)
+    for value, name, shape in [(preds, "preds_test", (n,)), (probs, "probs_test", reference_probs.shape)]:
+        what = (
+            f"an array of shape {value.shape}"
+            if isinstance(value, np.ndarray)
+            else f"{show(value)} (a {type_name(value)})"
+        )
+        expect(
+            isinstance(value, np.ndarray) and value.shape == shape and value.dtype.kind in "biuf",
+            f"`{name}` is {what}, not an array of numbers of shape {shape}: "
+            + (
+                "one predicted label per test comment."
+                if name == "preds_test"
+                else "one row per test comment and one column per class, as `predict_proba` gives."
+            ),
+        )
+    differ = int(np.sum(preds.astype(float) != reference_preds.astype(float)))
+    expect(
+        differ == 0,
+        f"`preds_test` differs on {differ} of {n} test comments from the predictions of {about}. "
+        "Did you predict `X_test` with `baseline.predict`?",
+    )
+    expect(
+        bool(np.allclose(probs.astype(float), reference_probs, rtol=0, atol=1e-9)),
+        f"`probs_test` is not what {about} gives as class probabilities. Use `baseline.predict_proba(X_test)`.",
+    )
 
 
 def check_weakest_slice(weakest: Any, name: str, table: Any, table_name: str) -> None:
     """Check ``weakest`` names a slice (not 'overall') with the lowest F1 in the learner's own table."""
     require_answer(weakest, name)
     scores = slice_table_series(table, table_name).drop("overall", errors="ignore")
+    expect(scores.index.is_unique and len(scores) > 0, f"`{table_name}` does not have one row per slice.")
     expect(
         isinstance(weakest, str),
         f"`{name}` is {show(weakest)} (a {type(weakest).__name__}). Give the slice's name as a string.",
@@ -617,8 +873,10 @@ def sliceaware_scores(frame: Any, name: str, task: str = "task") -> pd.Series:
         )
     try:
         return slice_scores_by_name(frame, task_name=task, metric="f1").astype(float)
-    except (ValueError, KeyError) as error:
-        raise CheckFailed(f"`{name}` has no F1 scores per slice: {show(str(error))}.") from None
+    except Exception as error:  # a table of another shape: whatever slice_scores_by_name trips on
+        raise CheckFailed(
+            f"`{name}` has no F1 scores per slice: {type(error).__name__}: {show(str(error))}."
+        ) from None
 
 
 @kernel_side
@@ -705,6 +963,226 @@ def recompute_sliceaware(model: Any, name: str, X: Any, y: np.ndarray, S: np.nda
     return _slice_f1(S, golds, preds, probs, name=name)
 
 
+#: How many weights of each parameter a fingerprint samples (at fixed, evenly spread positions).
+FINGERPRINT_SAMPLES = 64
+
+
+def weights_fingerprint(weights: dict) -> dict:
+    """``{parameter: {"shape", "sums", "samples"}}`` of a ``state_dict`` (as arrays): its shape, the sum, the sum
+    of absolute values and of squares of its weights, and a few of them. Two models trained differently differ
+    in it; the very same weights give the very same fingerprint (so no 3916 x 32 matrix need cross the wire)."""
+    prints = {}
+    for key, value in weights.items():
+        flat = np.asarray(value, dtype=np.float64).reshape(-1)
+        where = np.unique(
+            np.linspace(0, max(len(flat) - 1, 0), num=min(len(flat), FINGERPRINT_SAMPLES)).astype(int)
+        )
+        prints[str(key)] = {
+            "shape": [int(n) for n in np.shape(value)],
+            "sums": [float(flat.sum()), float(np.abs(flat).sum()), float((flat * flat).sum())],
+            "samples": [float(v) for v in flat[where]] if len(flat) else [],
+        }
+    return prints
+
+
+@kernel_side
+def sliceaware_fingerprint(model: Any) -> dict:
+    """``{"fingerprint": ...}`` (see :func:`weights_fingerprint`) of the learner's model's ``state_dict``, or
+    ``{"raised": [type, message]}``: read where the model lives, compared here with the recipe's."""
+    try:
+        weights = {str(key): value.detach().cpu().numpy() for key, value in model.state_dict().items()}
+    except Exception as error:
+        return {"raised": [type(error).__name__, str(error)]}
+    return {"fingerprint": weights_fingerprint(weights)}
+
+
+@contextlib.contextmanager
+def _own_random_state():
+    """Seed and train inside, then give Python, NumPy and PyTorch back the state they had (so a check run in
+    the learner's own kernel leaves their random generators and torch settings as it found them)."""
+    import random
+
+    import torch
+
+    saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    threads = torch.get_num_threads()
+    deterministic = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.set_rng_state(saved[2])
+        torch.set_num_threads(threads)
+        set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+        if set_flag is not None:
+            set_flag(deterministic[0], warn_only=deterministic[1])
+        else:  # pragma: no cover - another PyTorch
+            torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+
+
+def _seed_like_seed_everything() -> None:
+    """What :func:`labeling_labs.slicing.seed_everything` does, without its one slow step where it is not
+    needed: ``torch.use_deterministic_algorithms`` also imports torch's compiler (seconds, for a flag that
+    only compiled models read); the grader sets the same flag of PyTorch's operators directly. The perfect
+    submission's full marks on question 8 (same weights as the learner's kernel) prove the two agree."""
+    import random
+
+    import torch
+
+    torch.set_num_threads(1)
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is not None:
+        set_flag(True, warn_only=False)
+    else:  # pragma: no cover - another PyTorch
+        torch.use_deterministic_algorithms(True)
+
+
+@functools.lru_cache(maxsize=4)
+def _reference_sliceaware(slice_names: tuple[str, ...], fields: tuple[str, ...], S_bytes: bytes) -> dict:
+    import torch
+    from snorkel.analysis import Scorer
+    from snorkel.classification import DictDataLoader, Trainer
+    from snorkel.slicing import SliceAwareClassifier
+
+    from labeling_labs.slicing import dict_dataset, small_mlp
+
+    columns = np.frombuffer(S_bytes, dtype=np.int64).reshape(len(fields), -1)
+    S_train = np.rec.fromarrays(list(columns), names=list(fields))
+    data = _course_features()
+    with _own_random_state(), quietly():
+        _seed_like_seed_everything()
+        model = SliceAwareClassifier(
+            base_architecture=small_mlp(data["X_train"].shape[1], hidden_dim=32, num_layers=1),
+            head_dim=32,
+            slice_names=list(slice_names),
+            scorer=Scorer(metrics=["f1"]),
+        )
+        train_loader = model.make_slice_dataloader(
+            dict_dataset(data["X_train"], data["y_train"], "train"),
+            S_train.copy(),
+            batch_size=32,
+            shuffle=True,
+        )
+        Trainer(n_epochs=2, lr=1e-3, progress_bar=False).fit(model, [train_loader])
+        results = model.predict(
+            DictDataLoader(dict_dataset(data["X_test"], data["y_test"], "test"), batch_size=256),
+            return_preds=True,
+        )
+    task = model.base_task.name
+    return {
+        "weights": {key: value.detach().cpu().numpy().copy() for key, value in model.state_dict().items()},
+        "preds": np.asarray(results["preds"][task]).astype(int).reshape(-1),
+        "probs": np.asarray(results["probs"][task], dtype=float),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def reference_sliceaware(slice_names: Sequence[str], S_train: Any) -> dict:
+    """Question 8's recipe trained here, on the course's own train features and labels, for the learner's
+    slices (their SFs' names and their ``S_train``, so that a mistake upstream is not counted twice):
+    ``{"weights", "preds", "probs"}`` (the test predictions of its base task). The recipe is deterministic,
+    so a model trained as the question says has exactly these weights."""
+    S_train = _require_recarray(S_train, "S_train")
+    data = _course_features()
+    expect(
+        len(S_train) == len(data["X_train"]),
+        f"`S_train` has {len(S_train)} rows, but `train` has {len(data['X_train'])}: the slice-aware model is "
+        "trained on `S_train`, so fix question 6 first.",
+    )
+    fields = tuple(str(field) for field in S_train.dtype.names)
+    columns = np.stack([np.asarray(S_train[field]).astype(np.int64) for field in fields])
+    try:
+        reference = _reference_sliceaware(tuple(str(name) for name in slice_names), fields, columns.tobytes())
+    except Exception as error:  # the recipe cannot run on these slices (names that do not match S_train, say)
+        raise CheckFailed(
+            f"The recipe of this question cannot be trained with the slices of `sfs` and your `S_train` "
+            f"({type(error).__name__}: {show(str(error))}). Do the fields of `S_train` match `sfs` (question 6)?"
+        ) from None
+    return {
+        key: (value.copy() if isinstance(value, np.ndarray) else value) for key, value in reference.items()
+    }
+
+
+def _differs(a: Any, b: float) -> float:
+    try:
+        a = float(a)
+    except (TypeError, ValueError):
+        return math.inf
+    return abs(a - b) / max(1.0, abs(b)) if not math.isnan(a) else math.inf
+
+
+def check_sliceaware_training(model: Any, name: str, reference: dict) -> None:
+    """Check that the learner's model has the weights the recipe gives (``reference``, from
+    :func:`reference_sliceaware`): built, seeded and trained as the question says, on the train split only.
+
+    The learner's weights are compared through their fingerprints (:func:`weights_fingerprint`): equal
+    weights agree to the last bit; a model trained on other data, for other epochs or from another seed
+    differs by orders of magnitude more than the tolerance of 1e-6."""
+    result = sliceaware_fingerprint(model)
+    raised = result.get("raised") if isinstance(result, dict) else None
+    if raised is not None:
+        kind, message = (str(part) for part in raised)
+        raise CheckFailed(f"The weights of `{name}` cannot be read: {kind}: {show(message)}.")
+    theirs = result.get("fingerprint") if isinstance(result, dict) else None
+    ours = weights_fingerprint(reference["weights"])
+    built = (
+        isinstance(theirs, dict)
+        and set(theirs) == set(ours)
+        and all(
+            isinstance(theirs[key], dict) and theirs[key].get("shape") == ours[key]["shape"] for key in ours
+        )
+    )
+    if not built:
+        raise CheckFailed(
+            f"`{name}` is not built as the question says: its layers differ from those of "
+            "`SliceAwareClassifier(base_architecture=small_mlp(X_train.shape[1], hidden_dim=32, num_layers=1), "
+            "head_dim=32, slice_names=[sf.name for sf in sfs], ...)`."
+        )
+    gap = 0.0
+    for key, print_ in ours.items():
+        mine = theirs[key]
+        numbers = list(mine.get("sums") or []) + list(mine.get("samples") or [])
+        wanted = print_["sums"] + print_["samples"]
+        if len(numbers) != len(wanted):
+            gap = math.inf
+            break
+        gap = max([gap, *(_differs(a, b) for a, b in zip(numbers, wanted, strict=True))])
+    expect(
+        gap <= 1e-6,
+        f"The weights of `{name}` are not those the question's recipe trains. Did you call `seed_everything()` "
+        "first, and train once, on the train loader only (X_train, y_train and S_train, batch_size=32, "
+        "shuffle=True), with `Trainer(n_epochs=2, lr=1e-3)`? A model trained on other data, for another number "
+        "of epochs, from another seed or twice has other weights: run the whole cell again from the top.",
+    )
+
+
+def reference_sliceaware_scores(reference: dict, y: np.ndarray, S: Any, *, name: str) -> pd.Series:
+    """The F1 per slice ('overall' first) of the recipe's model on test, with the learner's slices ``S``."""
+    S = _require_recarray(S, "S_test")
+    expect(len(S) == len(y), f"`S_test` has {len(S)} rows, but `test` has {len(y)}.")
+    return _slice_f1(S, y, reference["preds"], reference["probs"], name=name)
+
+
+def check_sliceaware_table(table: Any, name: str, expected: pd.Series) -> None:
+    """Check ``table`` is the model's ``score_slices([test_loader], as_dataframe=True)``: its F1 per slice."""
+    scores = sliceaware_scores(table, name)
+    for row in expected.index:
+        value = scores.get(row) if row in scores.index else None
+        expect(
+            value is not None and _same_number(value, expected[row]),
+            f"`{name}` gives {row!r} the F1 {show(_plain(value))}, which is not what scoring the model on the test "
+            "loader gives. Did you call `score_slices([test_loader], as_dataframe=True)`, with the loader of "
+            "`X_test`, `y_test` and `S_test`?",
+        )
+
+
 def check_comparison(
     comparison: Any,
     name: str,
@@ -764,10 +1242,17 @@ def check_improved_slices(improved: Any, name: str, comparison: pd.DataFrame, co
         f"`{name}` is {show(improved)}. It should be a list of slice names.",
     )
     table = comparison.drop("overall", errors="ignore")
+    try:
+        values = table[["slice_aware", "baseline"]].astype(float)
+    except (TypeError, ValueError):
+        raise CheckFailed(
+            f"`{name}` is checked against `{comparison_name}`, whose columns 'baseline' and 'slice_aware' "
+            "do not hold one number per row."
+        ) from None
     better = {
         str(row)
-        for row in table.index
-        if table.loc[row, "slice_aware"] > table.loc[row, "baseline"] + TOLERANCE
+        for row, ahead, behind in zip(table.index, values.iloc[:, 0], values.iloc[:, 1], strict=True)
+        if ahead > behind + TOLERANCE
     }
     missing = sorted(better - set(improved))
     extra = sorted(set(improved) - better)
@@ -786,27 +1271,32 @@ def check_improved_slices(improved: Any, name: str, comparison: pd.DataFrame, co
 # --- precision and recall of a learner's own slice --------------------------------------------------------
 
 
-def precision_recall(sf: Any, name: str, cases: Iterable[tuple[Any, bool]]) -> dict[str, Any]:
+def precision_recall(
+    sf: Any, name: str, cases: Iterable[tuple[Any, bool]], held_out_cases: Iterable[tuple[Any, bool]] = ()
+) -> dict[str, Any]:
     """Precision and recall of ``sf`` against hand-labelled membership, with one example of each kind of miss.
 
-    Precision is 0 when the SF selects nothing; every call goes through :func:`membership`
-    (contract: True/False, no mutation, no exception).
+    ``held_out_cases`` count like ``cases`` but are never quoted: the examples of misses come from
+    ``cases`` only (None when none of those is missed). Precision is 0 when the SF selects nothing;
+    every call goes through :func:`memberships` (contract: True/False, no mutation, no exception).
     """
     require_sf(sf, name)
-    cases = [(_as_point(point), bool(expected)) for point, expected in cases]
-    answers = memberships(sf, name, [point for point, _ in cases])
+    quoted = [(_as_point(point), bool(expected)) for point, expected in cases]
+    hidden = [(_as_point(point), bool(expected)) for point, expected in held_out_cases]
+    answers = memberships(sf, name, [point for point, _ in quoted])
+    answers += memberships(sf, name, [point for point, _ in hidden], quote=False)
     tp = fp = fn = 0
     false_positive = false_negative = None
-    for (point, expected), answer in zip(cases, answers, strict=True):
-        text = point["text"]
+    for position, ((point, expected), answer) in enumerate(zip(quoted + hidden, answers, strict=True)):
+        example = point["text"] if position < len(quoted) else None
         if answer and expected:
             tp += 1
         elif answer:
             fp += 1
-            false_positive = false_positive if false_positive is not None else text
+            false_positive = false_positive if false_positive is not None else example
         elif expected:
             fn += 1
-            false_negative = false_negative if false_negative is not None else text
+            false_negative = false_negative if false_negative is not None else example
     return {
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
