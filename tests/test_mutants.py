@@ -158,11 +158,11 @@ def test_return_values_altered():
 
 
 def test_messages_and_cosmetic_arguments_are_not_mutated():
-    source = 'print(f"{n} rows", "done")\nL = apply(df=d, progress_bar=False)'
+    source = 'print(f"{n} rows", "done")\nL = apply(df=d, progress_bar=False, log_freq=100)'
     mutants = mutants_of(source, "c")
     assert mutants and all(m.line == 2 for m in mutants), [m.describe() for m in mutants]
     kept_call = [m.after for m in mutants if "apply(" in m.after]
-    assert kept_call and all("progress_bar=False" in after for after in kept_call), kept_call
+    assert kept_call and all("progress_bar=False, log_freq=100" in after for after in kept_call), kept_call
 
 
 def test_ids_are_stable_and_numbered_per_operator():

@@ -444,11 +444,17 @@ def _walk(node: cst.CSTNode, parents: dict) -> Iterator[cst.CSTNode]:
 
 
 def _is_message(node: cst.CSTNode, context: Context) -> bool:
-    """Inside ``print(...)`` or an f-string: text for the reader, not part of the answer."""
+    """Inside ``print(...)``, an f-string or a cosmetic argument: for the reader, not part of the answer."""
     for ancestor in (node, *context.ancestors(node)):
         if isinstance(ancestor, cst.FormattedString):
             return True
         if isinstance(ancestor, cst.Call) and m.matches(ancestor.func, m.Name("print")):
+            return True
+        if (
+            isinstance(ancestor, cst.Arg)
+            and ancestor.keyword is not None
+            and ancestor.keyword.value in COSMETIC_ARGUMENTS
+        ):
             return True
     return False
 
