@@ -274,7 +274,7 @@ def test_tiny_listed_equivalent_is_accepted_and_stale_entries_fail(tiny_unlisted
 
     judged = evaluate("tiny", report["result"], Equivalents(tmp_path / "tiny.yml", True, listed))
     assert [m["id"] for m in judged.equivalent] == ["q3-vowels:string:1"]
-    assert not judged.survived and not judged.stale and not judged.failed
+    assert not judged.survived and not judged.stale  # (its wrong fixture still fails, on purpose)
     gone = evaluate(
         "tiny",
         report["result"],

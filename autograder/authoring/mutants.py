@@ -70,11 +70,12 @@ __all__ = [
 EQUIVALENTS_DIR = REPO_ROOT / "tests" / "fixtures" / "equivalent-mutants"
 #: The prefix of a worker's progress lines on its stderr.
 PROGRESS = "[mutants] "
-#: A child's time limit: this many times the solution's time for the same cells (at least MIN_SECONDS).
-SLOWDOWN = 5.0
+#: A child's limit in CPU seconds (not wall time, which a busy machine stretches): this many times the
+#: solution's CPU time for the same cells, and at least MIN_SECONDS.
+SLOWDOWN = 10.0
 MIN_SECONDS = 20.0
-#: A child is stopped after this long whatever the solution took.
-MAX_SECONDS = 300.0
+#: A child is stopped after this many seconds of wall time whatever the solution took.
+MAX_SECONDS = 600.0
 #: Environment of a worker: one thread per process (children share two cores; torch and OpenMP
 #: thread pools do not survive a fork), no display, one hash seed (reproducible runs).
 WORKER_ENV = {
@@ -299,7 +300,6 @@ class Running:
     fd: int
     started: float
     data: bytearray = field(default_factory=bytearray)
-    deadline: float | None = None
 
 
 class Forks:
@@ -351,36 +351,45 @@ class Forks:
         running = Running(job, pid, read, time.monotonic())
         self.running[read] = running
         self.selector.register(read, selectors.EVENT_READ)
-        self._set_deadline(running)
 
-    def _set_deadline(self, running: Running) -> None:
+    def _limit(self, running: Running) -> float | None:
+        """The CPU seconds the child may use: SLOWDOWN times the solution's for the same steps, once known."""
         job = running.job
-        if running.deadline is None and all(p in self.step_seconds for p in range(job.start, job.stop + 1)):
-            solution = sum(self.step_seconds[p] for p in range(job.start, job.stop + 1))
-            running.deadline = running.started + min(self.max_seconds, max(MIN_SECONDS, SLOWDOWN * solution))
+        if not all(p in self.step_seconds for p in range(job.start, job.stop + 1)):
+            return None
+        return max(MIN_SECONDS, SLOWDOWN * self._solution_seconds(job))
+
+    def _drain(self, running: Running) -> bool:
+        """Read what the child wrote; True once it has closed its end (it is leaving)."""
+        while True:
+            try:
+                chunk = os.read(running.fd, 1 << 16)
+            except BlockingIOError:
+                return False
+            if not chunk:
+                return True
+            running.data += chunk
 
     def poll(self, timeout: float) -> None:
         for key, _ in self.selector.select(timeout):
-            running = self.running[key.fd]
-            try:
-                chunk = os.read(key.fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            if chunk:
-                running.data += chunk
-            else:
+            running = self.running.get(key.fd)
+            if running is not None and self._drain(running):
                 self._finish(running, None)
         now = time.monotonic()
         for running in list(self.running.values()):
-            self._set_deadline(running)
-            limit = running.deadline if running.deadline is not None else running.started + self.max_seconds
-            if now > limit:
+            if self._drain(running):  # finished while the parent was busy: never judged on the time it waited
+                self._finish(running, None)
+                continue
+            limit, used = self._limit(running), _process_cpu(running.pid)
+            if (
+                limit is not None and used is not None and used > limit
+            ) or now - running.started > self.max_seconds:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(running.pid, signal.SIGKILL)
                 self._finish(
                     running,
-                    f"timed out after {now - running.started:.0f} s "
-                    f"(the solution took {self._solution_seconds(running.job):.1f} s)",
+                    f"stopped after {used if used is not None else now - running.started:.0f} "
+                    f"CPU seconds (the solution took {self._solution_seconds(running.job):.1f})",
                 )
 
     def _solution_seconds(self, job: Job) -> float:
@@ -388,10 +397,11 @@ class Forks:
 
     def _finish(self, running: Running, timed_out: str | None) -> None:
         self.selector.unregister(running.fd)
+        if not timed_out:
+            self._drain(running)
         os.close(running.fd)
         del self.running[running.fd]
         _, status = os.waitpid(running.pid, 0)
-        seconds = round(time.monotonic() - running.started, 3)
         if timed_out:
             result = {"status": "timeout", "reason": timed_out}
         else:
@@ -399,18 +409,23 @@ class Forks:
                 result = json.loads(bytes(running.data))
             except ValueError:
                 signalled = os.WIFSIGNALED(status) and os.WTERMSIG(status)
-                result = {
-                    "status": "crashed",
-                    "reason": f"the child died (signal {signalled})"
-                    if signalled
-                    else "the child said nothing",
-                }
-        result.setdefault("seconds", seconds)
+                reason = f"the child died (signal {signalled})" if signalled else "the child said nothing"
+                result = {"status": "crashed", "reason": reason}
+        result.setdefault("seconds", round(time.monotonic() - running.started, 3))
         self.results[running.job.id] = result
 
     def wait_all(self) -> None:
         while self.running:
             self.poll(0.5)
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds a running process has used so far (Linux's /proc; None where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_seconds(who: int = 0) -> float:
@@ -491,7 +506,7 @@ def run_notebook(
                 )
             for job in jobs_at.get(step.position, []):
                 forks.submit(job)
-            began = time.monotonic()
+            began = time.process_time()
             if step.kind == "test":
                 score, top, message = engine.run_test(step)
                 if score < top:
@@ -502,7 +517,7 @@ def run_notebook(
                 error = engine.run_code(step, step.source)
                 if error:
                     failures.append(f"cell {step.index} ({step.grade_id}) raises with the solution: {error}")
-            step_seconds[step.position] = time.monotonic() - began
+            step_seconds[step.position] = time.process_time() - began
             if failures:
                 break
         if not failures:
@@ -547,7 +562,7 @@ def run_notebook(
         #: the answer cells whose every mutant ran (an id missing from these is gone, not skipped)
         "complete": sorted(answer for answer in plan.tasks if not only or answer in only),
         "fixtures": fixtures,
-        "solution_seconds": round(sum(step_seconds.values()), 2),
+        "solution_cpu": round(sum(step_seconds.values()), 2),
         "seconds": round(time.monotonic() - started, 2),
         "cpu": {"parent": _cpu_seconds(), "children": _cpu_seconds(1)},
         "jobs": jobs,
@@ -680,7 +695,7 @@ def format_report(report: Report) -> str:
     cpu = result.get("cpu", {})
     lines = [
         f"{report.name}: {len(result['mutants'])} mutants, {len(result['fixtures'])} wrong answers, "
-        f"{result['seconds']:.1f} s wall time (the solution alone {result['solution_seconds']:.1f} s; "
+        f"{result['seconds']:.1f} s wall time (the solution alone {result['solution_cpu']:.1f} CPU s; "
         f"CPU {cpu.get('parent', 0):.0f} s in the notebook's run, {cpu.get('children', 0):.0f} s in "
         f"{result['jobs']} children at a time)"
     ]
