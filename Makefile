@@ -16,7 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev resources system-deps book test test-fast readme release check-release grade bench lint clean
+.PHONY: help setup setup-dev resources system-deps book test test-fast readme release check-release grade mutants bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -96,6 +96,12 @@ check-release: setup ## fail if exercises/ is not what nbgrader generates from s
 
 grade: setup ## grade every collected submission of ASSIGNMENT in the sandbox, in parallel (CLUSTER=<Dask scheduler> or local:N)
 	$(BIN)/course-grade all $(ASSIGNMENT) $(if $(CLUSTER),--cluster $(CLUSTER),)
+
+# Every solution's mutants and the hand-written wrong answers, graded: the mutation score per task and per
+# assignment; fails on a survivor that tests/fixtures/equivalent-mutants/<lab>.yml does not list (for the
+# assignments whose list says `enforced: true`). ARGS=... passes options, e.g. ARGS="02-transformation-functions --only q1-synonym".
+mutants: setup-dev resources ## mutation analysis of the hidden tests: score per task, fails on an unlisted survivor
+	$(PY) -m autograder.authoring.mutants $(ARGS)
 
 # BENCH_SIZE submissions per assignment (24 by default: a few minutes per assignment and grader on 2 cores).
 bench: setup-dev resources system-deps ## print build, execution and grading figures (stock nbgrader vs course-grade vs Dask)
