@@ -31,7 +31,8 @@ import nbclient
 import nbformat
 import pytest
 from nbconvert import HTMLExporter
-from support.capabilities import require_browser, require_sandbox
+from support.browser import launch_chromium
+from support.capabilities import require_sandbox
 from support.hostile import (
     HONEST_ANSWER,
     HONEST_COMMENT,
@@ -46,14 +47,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "tiny-workflow"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 
 
@@ -178,13 +171,8 @@ def origin():
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+    with launch_chromium() as instance:
         yield instance
-        instance.close()
 
 
 def _visit(browser, origin: _Origin, name: str, html: str) -> dict:

@@ -6,11 +6,7 @@ so the site must render (math included) from what the build serves. A screenshot
 lands in test-artifacts/screenshots/.
 """
 
-import functools
-import http.server
 import re
-import shutil
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,50 +14,23 @@ from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
 from conftest import REPO
+from support.browser import launch_chromium, serve_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-
-
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    pytest.fail("No Chromium on this machine: `make system-deps` installs Debian's package.")
 
 
 @pytest.fixture(scope="module")
 def site_url(built_site):
-    handler = functools.partial(QuietHandler, directory=str(built_site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-    server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with serve_folder(built_site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+    with launch_chromium() as instance:
         yield instance
-        instance.close()
 
 
 def offline_page(browser, site_url, refused: list, **options):

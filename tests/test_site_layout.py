@@ -13,17 +13,13 @@ Three kinds of checks, all on the site that `make book` builds:
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
 import re
-import shutil
-import threading
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 from conftest import REPO
+from support.browser import launch_chromium, serve_folder
 
 from labeling_labs.claims import change_phrase, comparative, listing, ranges_overlap, tally, tally_phrase
 from labeling_labs.slicing import compare_on_slices, where_the_gain_comes_from
@@ -240,51 +236,19 @@ def test_every_lab_states_its_learning_objectives_before_its_introduction(built_
 
 # --------------------------------------------------------------------------- the browser: 400 px
 
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-
-
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    message = "No Chromium on this machine: `make system-deps` installs Debian's package."
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message + " (skipped outside CI)")
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
 def site_url(built_site):
-    handler = functools.partial(QuietHandler, directory=str(built_site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-    server.server_close()
+    with serve_folder(built_site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+    with launch_chromium() as instance:
         yield instance
-        instance.close()
 
 
 # What overflows the screen, and what clips content, in the page's article. An element wider
