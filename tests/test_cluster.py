@@ -176,7 +176,7 @@ def test_local_cluster_gives_the_grades_of_the_local_pipeline_from_what_travels(
     assert b"s00-perfect" not in data and b"s01-blank" not in data
     # the course's settings go as plain values, with the sandboxed execute step and none of this machine's paths
     settings = course_settings_text(load_course(local))
-    assert "autograder.grading.sandbox.SandboxedExecute" in settings and str(local) not in settings
+    assert "autograder.grading.execute.SandboxedExecute" in settings and str(local) not in settings
     # files travel as zips; a symbolic link in a submission does not (it could point anywhere here)
     folder = local / "submitted" / "s00-perfect" / SLUG
     (folder / "link").symlink_to(local / "gradebook.db")

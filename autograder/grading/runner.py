@@ -308,6 +308,10 @@ async def run_job(job: RunnerJob, commands: _Commands, emit: _Emitter) -> None:
         },
         extra_arguments=["--HistoryManager.hist_file=:memory:"],
         record_timing=False,
+        # Nothing the kernel does after the last cell can change a grade (its atexit hooks print to no
+        # notebook), and the sandbox is thrown away after it: end the kernel at once rather than wait
+        # for a graceful shutdown (seconds per submission, mostly the heavy imports' teardown).
+        shutdown_kernel="immediate",
         resources={"metadata": {"path": os.getcwd()}},
         on_cell_executed=_on_cell_executed,
     )
