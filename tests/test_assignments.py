@@ -13,9 +13,8 @@ covered as soon as its source notebook exists:
    the built site in its own test, which alone needs the ``built_site`` session fixture
    (one ``jupyter-book build`` per session);
 6. graded by the real ``nbgrader autograde`` in one run: the perfect submission
-   scores full marks, the blank one zero, each wrong answer of
-   ``tests/fixtures/<slug>.py`` loses the points of its ``loses`` cells and only those, and
-   every alternative correct answer of ``tests/fixtures/alternatives/<slug>.py`` earns full marks.
+   scores full marks, the blank one zero, and each wrong answer of
+   ``tests/fixtures/<slug>.py`` loses the points of its ``loses`` cells and only those.
 """
 
 from __future__ import annotations
@@ -33,8 +32,6 @@ from support.submissions import (
     autograded_cells,
     blank_submission,
     grade_with_nbgrader,
-    group_alternatives,
-    load_alternatives,
     load_wrong_answers,
     make_course,
     perfect_submission,
@@ -231,8 +228,7 @@ def test_leak_scanner_counts_chapter_code_as_taught_but_never_hidden_tests(tmp_p
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """One nbgrader autograde run per slug: perfect, blank, every wrong answer of the fixtures, and the
-    alternative correct answers (several to a submission, when they answer different cells)."""
+    """One nbgrader autograde run per slug: perfect, blank and every wrong answer of the fixtures."""
     cache = {}
 
     def grade(slug):
@@ -242,12 +238,6 @@ def graded(tmp_path_factory):
             wrong = load_wrong_answers(slug)
             for name, case in wrong.items():
                 submissions[f"wrong-{name}"] = with_answers(perfect, case["answers"])
-            alternatives = load_alternatives(slug)
-            for number, names in enumerate(group_alternatives(alternatives), start=1):
-                answers = {
-                    gid: source for name in names for gid, source in alternatives[name]["answers"].items()
-                }
-                submissions[f"alternatives-{number}"] = with_answers(perfect, answers)
             course = make_course(tmp_path_factory.mktemp(slug), slug, submissions)
             cache[slug] = (grade_with_nbgrader(course, slug), wrong)
         return cache[slug]
@@ -288,39 +278,4 @@ def test_nbgrader_grades_perfect_blank_and_wrong_submissions(slug, graded):
                 problems.append(f"{name} ({case['why']}): {gid} kept its {top} points")
             if gid not in case["loses"] and score != top:
                 problems.append(f"{name} ({case['why']}): {gid} lost points ({score} of {top})")
-    assert not problems, "\n".join(problems)
-
-
-@by_slug
-def test_alternative_answer_fixtures_are_well_formed(slug):
-    alternatives = load_alternatives(slug)
-    if not alternatives:
-        pytest.skip(f"no tests/fixtures/alternatives/{slug}.py yet")
-    answers = answer_cells(_source(slug))
-    for name, case in alternatives.items():
-        assert set(case) >= {"why", "answers"}, name
-        assert case["answers"] and set(case["answers"]) <= set(answers), f"{name}: unknown answer cell"
-    groups = group_alternatives(alternatives)
-    assert sorted(n for names in groups for n in names) == sorted(alternatives)
-    for names in groups:
-        cells = [gid for name in names for gid in alternatives[name]["answers"]]
-        assert len(cells) == len(set(cells)), f"{names} answer the same cell twice"
-
-
-@pytest.mark.slow
-@by_slug
-def test_nbgrader_gives_alternative_correct_answers_full_marks(slug, graded):
-    alternatives = load_alternatives(slug)
-    if not alternatives:
-        pytest.skip(f"no tests/fixtures/alternatives/{slug}.py yet")
-    scores, _ = graded(slug)
-    tests = autograded_cells(_source(slug))
-    problems = []
-    for number, names in enumerate(group_alternatives(alternatives), start=1):
-        for gid in tests:
-            score, top = scores[f"alternatives-{number}"][gid]
-            if score != top:
-                which = [n for n in names if gid.removesuffix("-tests") in alternatives[n]["answers"]]
-                own = f" (its own alternative: {', '.join(which)})" if which else ""
-                problems.append(f"alternatives {', '.join(names)}: {gid} scored {score} of {top}{own}")
     assert not problems, "\n".join(problems)

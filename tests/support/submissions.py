@@ -57,8 +57,6 @@ __all__ = [
     "generate_release",
     "grade_with_nbgrader",
     "gradebook_totals",
-    "group_alternatives",
-    "load_alternatives",
     "load_wrong_answers",
     "make_course",
     "nbgrader_command",
@@ -141,33 +139,6 @@ def load_wrong_answers(slug: str, root: Path | None = None) -> dict:
     if not isinstance(wrong, dict):
         raise ValueError(f"{path.name} must define a dict WRONG_ANSWERS.")
     return wrong
-
-
-def load_alternatives(slug: str, root: Path | None = None) -> dict:
-    """``ALTERNATIVES`` of ``tests/fixtures/alternatives/<slug>.py``: other correct answers (``{}`` without that file)."""
-    path = Path(root or REPO_ROOT) / "tests" / "fixtures" / "alternatives" / f"{slug}.py"
-    if not path.is_file():
-        return {}
-    alternatives = runpy.run_path(str(path)).get("ALTERNATIVES")
-    if not isinstance(alternatives, dict):
-        raise ValueError(f"{path.name} must define a dict ALTERNATIVES.")
-    return alternatives
-
-
-def group_alternatives(alternatives: Mapping[str, dict]) -> list[list[str]]:
-    """The alternatives' names in groups that answer different cells, so that each group is one submission
-    (every alternative must earn full marks, so one graded notebook can hold several)."""
-    groups: list[tuple[list[str], set[str]]] = []
-    for name, case in alternatives.items():
-        cells = set(case["answers"])
-        for names, used in groups:
-            if not cells & used:
-                names.append(name)
-                used |= cells
-                break
-        else:
-            groups.append(([name], cells))
-    return [names for names, _ in groups]
 
 
 # -- course directories ----------------------------------------------------------------------------
