@@ -771,3 +771,27 @@ def test_typed_in_reads_the_last_assignment_of_the_notebook(monkeypatch):
             tf, "assignment_source", lambda name, source=source: source if "n =" in source else None
         )
         assert tf.typed_in("n") is typed, source
+
+
+def test_a_learners_exception_on_a_held_out_comment_is_named_without_its_message():
+    from autograder.checks.tf import check_tf_contracts
+
+    @transformation_function()
+    def quotes_its_input(x):
+        raise KeyError(x["text"].split()[0])
+
+    @transformation_function()
+    def returns_its_words(x):
+        return x["text"].split()
+
+    secret = [make_point("Shakira sings a held-out song")]
+    for tf in [quotes_its_input, returns_its_words]:
+        with pytest.raises(CheckFailed) as info:
+            check_tf_contracts(tf, secret, name="tf", applies=None, held_out=True)
+        assert "held-out comment 1" in str(info.value) and "Shakira" not in str(info.value), str(info.value)
+        with pytest.raises(CheckFailed) as info:
+            share_applied(tf, pd.DataFrame(secret), name="tf", held_out=True)
+        assert "held-out comment 1" in str(info.value) and "Shakira" not in str(info.value), str(info.value)
+    with pytest.raises(CheckFailed) as info:  # a visible comment's error is shown whole
+        check_tf_contracts(quotes_its_input, secret, name="tf", applies=None)
+    assert str(info.value).startswith("`tf` raised KeyError: ") and "'Shakira sings" in str(info.value)

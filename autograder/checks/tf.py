@@ -406,8 +406,11 @@ def _in_kernel(helper: Callable, *args: Any, name: str, **kwargs: Any) -> Any:
         raise CheckFailed(f"`{name}` raised {error.type_name}: {show(error.message)}.") from None
 
 
-def _outcome_value(outcome: Any, *, name: str, about: str) -> Any:
-    """The value of an outcome, or the learner's error as :func:`~autograder.checks.call_safely` words it."""
+def _outcome_value(outcome: Any, *, name: str, about: str, quote: bool = True) -> Any:
+    """The value of an outcome, or the learner's error as :func:`~autograder.checks.call_safely` words it.
+
+    ``quote=False`` (the call was on a held-out comment): the error's message is left out, since the learner's
+    exception may carry words of the comment (``KeyError: 'Shakira'``)."""
     if type(outcome) is not dict or not ("value" in outcome or "error" in outcome):
         raise CheckFailed(
             f"The notebook's kernel answered the check of `{name}` with {show(outcome, 60)}, "
@@ -418,6 +421,10 @@ def _outcome_value(outcome: Any, *, name: str, about: str) -> Any:
         where = f" on {about}" if about else ""
         if kind == "KeyboardInterrupt":
             raise CheckFailed(f"`{name}` ran too long{where} and was stopped. Does it loop forever?")
+        if not quote:
+            raise CheckFailed(
+                f"`{name}` raised {kind}{where} (its message is not shown: it may quote the comment)."
+            )
         raise CheckFailed(f"`{name}` raised {kind}: {show(message)}{where}.")
     return outcome["value"]
 
@@ -467,7 +474,7 @@ def _about(point: pd.Series, label: str | None = None) -> str:
 def _checked_result(
     outcome: Any, point: pd.Series, *, name: str, label: str | None = None
 ) -> pd.Series | None:
-    result = _outcome_value(outcome, name=name, about=_about(point, label))
+    result = _outcome_value(outcome, name=name, about=_about(point, label), quote=label is None)
     if result is not None and not isinstance(result, pd.Series):
         what = f"a {type_name(result)}" if label is not None else f"{show(result)} (a {type_name(result)})"
         raise CheckFailed(
@@ -515,8 +522,9 @@ def _judge_keeps_input(report: Any, point: pd.Series, *, name: str, label: str |
                 {"error": [kind, message]},
                 name=f"the preprocessor of `{name}`",
                 about=label if label is not None else f"the comment {show(point['text'])}",
+                quote=label is None,
             )
-        _outcome_value({"error": [kind, message]}, name=name, about=_about(point, label))
+        _outcome_value({"error": [kind, message]}, name=name, about=_about(point, label), quote=label is None)
     if "changed" in report:
         field, detail = (list(report["changed"]) + ["", ""])[:2]
         detail = str(detail) if label is None else f" ({label}, its `{str(field)[:30]}`)"
@@ -761,14 +769,18 @@ def check_synonym_result(
     )
 
 
-def share_applied(tf: Any, frame: pd.DataFrame, *, name: str, seed: int = SEED) -> tuple[float, list[tuple]]:
+def share_applied(
+    tf: Any, frame: pd.DataFrame, *, name: str, seed: int = SEED, held_out: bool = False
+) -> tuple[float, list[tuple]]:
     """The share of ``frame``'s rows that ``tf`` transforms, and the (point, result) pairs it transformed
-    (one request to the learner's kernel for all rows)."""
+    (one request to the learner's kernel for all rows). ``held_out``: the rows are named by their number
+    (:func:`held_out_label` of their position), never quoted."""
     points = [point for _, point in frame.iterrows()]
     trials = _trials(tf, points, name=name, seed=seed, contract=False)
+    labels = _labels([held_out] * len(points))
     pairs = []
-    for point, trial in zip(points, trials, strict=True):
-        result = _checked_result(trial["first"], point, name=name)
+    for point, trial, label in zip(points, trials, labels, strict=True):
+        result = _checked_result(trial["first"], point, name=name, label=label)
         if result is not None:
             pairs.append((point, result))
     return (len(pairs) / len(frame) if len(frame) else 0.0), pairs
