@@ -629,3 +629,169 @@ def test_policies_models_and_synonyms_through_the_checker(kernel):
     with pytest.raises(CheckFailed) as info:
         call_many(remote_synonym, [("song", "n"), ("boom", "v")], name="synonym", about=lambda c: repr(c))
     assert str(info.value) == "`synonym` raised ValueError: 'no' on ('boom', 'v')."
+
+
+# -- what the hidden tests now see: fields, held-out comments, seeds, glued tokens, typed-in numbers ----------
+
+
+@transformation_function()
+def only_text_and_label(x):
+    return pd.Series({"text": x["text"] + "!", "label": x["label"]})
+
+
+def test_a_point_that_loses_its_other_fields_breaks_the_contract():
+    with pytest.raises(CheckFailed) as info:
+        check_tf_contract(only_text_and_label, make_point("Nice song"), name="tf", applies=None)
+    assert str(info.value) == (
+        "`tf` returned a point whose `author` differs from the one it was given, for the comment 'Nice song'. "
+        "A TF changes the text only: start from `x.copy()`, which keeps every other field."
+    )
+
+
+def test_held_out_comments_are_named_by_number_never_quoted():
+    from autograder.checks.tf import check_tf_contracts
+
+    secret = "A held-out comment nobody may read"
+    points = [make_point("visible one"), make_point(secret), make_point(secret + " again")]
+    for tf in [add_bang_in_place, flip_label, same_text, unseeded, returns_string]:
+        with pytest.raises(CheckFailed) as info:
+            check_tf_contracts(tf, points[1:], name=tf.name, applies=None, held_out=True)
+        assert "held-out comment 1" in str(info.value) and "held-out" in str(info.value)
+        assert "nobody" not in str(info.value), str(info.value)
+    with pytest.raises(CheckFailed) as info:
+        check_tf_contracts(add_bang, points, name="add_bang", applies=False, held_out=[False, True, True])
+    assert "'visible one'" in str(info.value)  # the visible comment is still quoted
+    with pytest.raises(CheckFailed) as info:
+        check_tf_contracts(
+            add_bang, points[::-1], name="add_bang", applies=False, held_out=[True, True, False]
+        )
+    assert str(info.value) == (
+        "`add_bang` returned a point for held-out comment 1, where it cannot apply. "
+        "A TF returns None when it cannot apply."
+    )
+
+
+def test_a_seed_per_point_shows_whether_a_random_choice_varies():
+    from autograder.checks.tf import check_tf_contracts
+
+    @transformation_function()
+    def pick_a_word(x):
+        words = x["text"].split()
+        x = x.copy()
+        x["text"] = x["text"] + " " + words[np.random.randint(len(words))]
+        return x
+
+    point = make_point("one two three four")
+    results = check_tf_contracts(pick_a_word, [point] * 12, name="tf", applies=True, seed=list(range(12)))
+    assert len({r["text"] for r in results}) > 1
+    with pytest.raises(ValueError, match="one seed per point"):
+        check_tf_contracts(pick_a_word, [point] * 2, name="tf", applies=True, seed=[1])
+
+
+def test_an_underscore_the_comment_had_is_not_a_wordnet_lemma():
+    old = "Win at http://example.com/free_gift?id=41 now"
+    assert text_problems("Win at http://example.com/free_gift?id=42 now", old) == []
+    assert text_problems("Win at http://example.com/free_gift?id=41 look_at", old) == [
+        "its text has WordNet's joined words such as 'look_at'; replace '_' with a space"
+    ]
+    assert text_problems("x", "a much longer comment than that", quote=False) == [
+        "its text is not the same comment any more (length 31 -> 1)"
+    ]
+
+
+def test_synonym_result_must_be_one_token_replaced_in_place_glued_ones_included(spacy_pre):
+    point = make_point("Samsung 4G phones at my channel")
+    doc = spacy_pre(point).doc
+    if [t.text for t in doc if t.pos_ == "NOUN"][:1] != ["G"]:
+        pytest.skip("this spaCy model does not split '4G' into a number and a noun")
+    synonyms = {"G": "gram", "phones": "telephone"}.get
+    glued = make_point("Samsung 4gram phones at my channel")
+    check_synonym_result(glued, point, doc, name="tf", pos_tag="NOUN", lookup=synonyms)
+    both = make_point("Samsung 4gram telephone at my channel")
+    with pytest.raises(CheckFailed, match=r"which is not one NOUN of the comment replaced by its synonym"):
+        check_synonym_result(both, point, doc, name="tf", pos_tag="NOUN", lookup=synonyms)
+    with pytest.raises(CheckFailed) as info:
+        check_synonym_result(
+            both, point, doc, name="tf", pos_tag="NOUN", lookup=synonyms, label="held-out comment 4"
+        )
+    assert "Samsung" not in str(info.value) and "held-out comment 4" in str(info.value)
+
+
+def test_scorecard_turns_a_learners_exception_behind_a_handle_into_that_part_failing(capsys):
+    from autograder.checks.remote import LearnerError
+
+    card = Scorecard(points=2)
+    with card.part(1, "first"):
+        pass
+    with card.part(1, "second"):
+        raise LearnerError("ZeroDivisionError", "division by zero")
+    assert card.result() == 1.0
+    assert (
+        "- second: not yet. Your code raised ZeroDivisionError: 'division by zero'" in capsys.readouterr().out
+    )
+
+
+def test_source_comments_models_and_in_place_tfs_in_both_places(kernel, spacy_pre):
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from autograder.checks.tf import editing_input, model_accuracy, source_of
+
+    frame = pd.DataFrame([make_point("free money now", label=SPAM), make_point("lovely song", label=HAM)] * 3)
+    fitted = make_pipeline(CountVectorizer(), LogisticRegression(solver="liblinear", random_state=SEED))
+    fitted.fit(frame["text"], frame["label"])
+    leaky = _make_noun_tf(spacy_pre, in_place=True)
+    good = _make_noun_tf(spacy_pre)
+    model, tf_leaky, tf_good, tf_bang = _seen_from_the_checker(
+        kernel, model=fitted, a=leaky, b=good, c=add_bang
+    )
+    points = [make_point("I love this song")]
+    for run, tfs, m in [
+        (_in_the_kernel, (leaky, good, add_bang), fitted),
+        (lambda f, *a, **k: f(*a, **k), (tf_leaky, tf_good, tf_bang), model),
+    ]:
+        assert run(editing_input, tfs, ["leaky", "good", "add_bang"], points) == ["leaky"]
+        assert run(model_accuracy, m, frame, name="model") == 1.0
+        assert 'x["text"] = x["text"] + "!"' in run(source_of, tfs[2])
+    spacy_pre.reset_cache()
+
+
+def test_typed_in_reads_the_last_assignment_of_the_notebook(monkeypatch):
+    from autograder.checks import tf
+
+    for source, typed in [
+        ("n = 304", True),
+        ("n = 3 * 200 - 296", True),
+        ("n = int(304)", True),
+        ("n = 3 * len(sample) - len(augmented)", False),
+        ("x = 1", False),
+    ]:
+        monkeypatch.setattr(
+            tf, "assignment_source", lambda name, source=source: source if "n =" in source else None
+        )
+        assert tf.typed_in("n") is typed, source
+
+
+def test_a_learners_exception_on_a_held_out_comment_is_named_without_its_message():
+    from autograder.checks.tf import check_tf_contracts
+
+    @transformation_function()
+    def quotes_its_input(x):
+        raise KeyError(x["text"].split()[0])
+
+    @transformation_function()
+    def returns_its_words(x):
+        return x["text"].split()
+
+    secret = [make_point("Shakira sings a held-out song")]
+    for tf in [quotes_its_input, returns_its_words]:
+        with pytest.raises(CheckFailed) as info:
+            check_tf_contracts(tf, secret, name="tf", applies=None, held_out=True)
+        assert "held-out comment 1" in str(info.value) and "Shakira" not in str(info.value), str(info.value)
+        with pytest.raises(CheckFailed) as info:
+            share_applied(tf, pd.DataFrame(secret), name="tf", held_out=True)
+        assert "held-out comment 1" in str(info.value) and "Shakira" not in str(info.value), str(info.value)
+    with pytest.raises(CheckFailed) as info:  # a visible comment's error is shown whole
+        check_tf_contracts(quotes_its_input, secret, name="tf", applies=None)
+    assert str(info.value).startswith("`tf` raised KeyError: ") and "'Shakira sings" in str(info.value)

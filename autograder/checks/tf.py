@@ -34,7 +34,6 @@ import contextlib
 import functools
 import pickle
 import random
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -56,6 +55,7 @@ from labeling_labs.constants import HAM, SEED
 __all__ = [
     "NAMES",
     "apply_policy",
+    "assignment_source",
     "Scorecard",
     "call_many",
     "check_keeps_input",
@@ -63,7 +63,10 @@ __all__ = [
     "check_synonym_result",
     "check_tf_contract",
     "check_tf_contracts",
+    "editing_input",
+    "held_out_label",
     "make_point",
+    "model_accuracy",
     "parse",
     "policy_problems",
     "prepare",
@@ -72,10 +75,13 @@ __all__ = [
     "retrained_accuracy",
     "run_tf",
     "seeded",
+    "same_value",
     "share_applied",
+    "source_of",
     "substitute",
     "text_problems",
     "tf_trials",
+    "typed_in",
 ]
 
 #: A transformed text shorter than this fraction of the original (or longer than ``MAX_GROWTH`` times it) is not
@@ -242,14 +248,21 @@ def _plain_result(value: Any) -> Any:
     return value.copy() if isinstance(value, pd.Series) else value
 
 
-def _trial(tf: Any, point: pd.Series, seed: int, contract: bool) -> dict:
+def _trial(tf: Any, point: pd.Series, seed: int, contract: bool, checked: set) -> dict:
     first = _attempt(tf, point, seed=seed)
     trial = {"first": {**first, "value": _plain_result(first["value"])} if "value" in first else first}
     if contract and isinstance(first.get("value"), pd.Series):
         again = _attempt(tf, point, seed=seed)
         trial["again"] = {**again, "value": _plain_result(again["value"])} if "value" in again else again
-        trial["keeps"] = _keeps_input_report(tf, point, seed)
+        # the input is checked once per distinct point: an edit in place does not wait for a lucky seed
+        key = _point_key(point)
+        trial["keeps"] = {} if key in checked else _keeps_input_report(tf, point, seed)
+        checked.add(key)
     return trial
+
+
+def _point_key(point: pd.Series) -> tuple:
+    return (repr(point.name), tuple(repr(k) for k in point.index), tuple(repr(v) for v in point.tolist()))
 
 
 def _table_function(table: dict, fallback: Any) -> Callable:
@@ -266,13 +279,19 @@ def _table_function(table: dict, fallback: Any) -> Callable:
 
 @kernel_side
 def tf_trials(
-    tf: Any, points: Sequence[pd.Series], seed: int = SEED, contract: bool = True, tables: dict | None = None
+    tf: Any,
+    points: Sequence[pd.Series],
+    seed: int | Sequence[int] = SEED,
+    contract: bool = True,
+    tables: dict | None = None,
 ) -> list[dict]:
     """Run ``tf`` on each point with seeded generators, in the kernel where the TF and its random state live.
 
     Each trial is ``{"first": outcome}`` and, when ``contract`` and the TF returned a data point, ``"again"``
     (a second call with the same seed) and ``"keeps"`` (what the function inside the TF changed in the
     prepared point it was given). An outcome is ``{"value": ...}`` or ``{"error": [type name, message]}``.
+    ``seed``: one for every point, or one per point (the same comment under several seeds shows whether
+    a choice "at random" varies).
     ``tables`` (``{global name: {args: value}}``) stand in for helpers the TF calls (the synonym helper),
     so that a slip in an earlier answer does not cost points twice.
     """
@@ -280,7 +299,9 @@ def tf_trials(
         namespace = getattr(unwrap(tf), "__globals__", None) or {}
         for name, table in (tables or {}).items():
             stack.enter_context(substitute(tf, name, _table_function(table, namespace.get(name))))
-        return [_trial(tf, point, seed, contract) for point in points]
+        seeds = list(seed) if isinstance(seed, list | tuple) else [seed] * len(points)
+        checked: set = set()
+        return [_trial(tf, point, one, contract, checked) for point, one in zip(points, seeds, strict=True)]
 
 
 @kernel_side
@@ -313,6 +334,55 @@ def _apply_in_kernel(tfs: Sequence[Any], policy: Any, frame: pd.DataFrame, seed:
 
 
 @kernel_side
+def _score_in_kernel(model: Any, frame: pd.DataFrame) -> dict:
+    return _attempt(lambda: float(model.score(frame["text"], frame["label"])))
+
+
+@kernel_side
+def _editing_input(tfs: Sequence[Any], points: Sequence[pd.Series], seed: int) -> list[bool]:
+    return [any("changed" in _keeps_input_report(tf, point, seed) for point in points) for tf in tfs]
+
+
+@kernel_side
+def source_of(func: Any) -> str | None:
+    """The source of the function inside ``func`` (a TF, an LF, a plain function), or None when it cannot be read."""
+    import inspect
+    import textwrap
+
+    try:
+        return textwrap.dedent(inspect.getsource(unwrap(func)))
+    except (OSError, TypeError):
+        return None
+
+
+@kernel_side
+def assignment_source(name: str) -> str | None:
+    """The source of the last cell the notebook ran that assigns the top-level ``name`` (None when unknown)."""
+    import ast
+
+    try:
+        from IPython import get_ipython
+
+        history = list(get_ipython().user_ns.get("In", []))
+    except Exception:
+        return None
+    for source in reversed(history):
+        if type(source) is not str or name not in source:
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        if any(
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+            for node in tree.body
+        ):
+            return source
+    return None
+
+
+@kernel_side
 def _refit_and_score(model: Any, train_frame: pd.DataFrame, test_frame: pd.DataFrame) -> dict:
     from sklearn.base import clone
 
@@ -336,8 +406,11 @@ def _in_kernel(helper: Callable, *args: Any, name: str, **kwargs: Any) -> Any:
         raise CheckFailed(f"`{name}` raised {error.type_name}: {show(error.message)}.") from None
 
 
-def _outcome_value(outcome: Any, *, name: str, about: str) -> Any:
-    """The value of an outcome, or the learner's error as :func:`~autograder.checks.call_safely` words it."""
+def _outcome_value(outcome: Any, *, name: str, about: str, quote: bool = True) -> Any:
+    """The value of an outcome, or the learner's error as :func:`~autograder.checks.call_safely` words it.
+
+    ``quote=False`` (the call was on a held-out comment): the error's message is left out, since the learner's
+    exception may carry words of the comment (``KeyError: 'Shakira'``)."""
     if type(outcome) is not dict or not ("value" in outcome or "error" in outcome):
         raise CheckFailed(
             f"The notebook's kernel answered the check of `{name}` with {show(outcome, 60)}, "
@@ -348,6 +421,10 @@ def _outcome_value(outcome: Any, *, name: str, about: str) -> Any:
         where = f" on {about}" if about else ""
         if kind == "KeyboardInterrupt":
             raise CheckFailed(f"`{name}` ran too long{where} and was stopped. Does it loop forever?")
+        if not quote:
+            raise CheckFailed(
+                f"`{name}` raised {kind}{where} (its message is not shown: it may quote the comment)."
+            )
         raise CheckFailed(f"`{name}` raised {kind}: {show(message)}{where}.")
     return outcome["value"]
 
@@ -389,24 +466,37 @@ def prepare(tf: Any, point: pd.Series, *, name: str) -> pd.Series:
     return x
 
 
-def _about(point: pd.Series) -> str:
-    return f"the comment {show(point['text'], 60)}"
+def _about(point: pd.Series, label: str | None = None) -> str:
+    """How a message names the point: its text, or ``label`` for a held-out comment (never quoted)."""
+    return label if label is not None else f"the comment {show(point['text'], 60)}"
 
 
-def _checked_result(outcome: Any, point: pd.Series, *, name: str) -> pd.Series | None:
-    result = _outcome_value(outcome, name=name, about=_about(point))
+def _checked_result(
+    outcome: Any, point: pd.Series, *, name: str, label: str | None = None
+) -> pd.Series | None:
+    result = _outcome_value(outcome, name=name, about=_about(point, label), quote=label is None)
     if result is not None and not isinstance(result, pd.Series):
+        what = f"a {type_name(result)}" if label is not None else f"{show(result)} (a {type_name(result)})"
         raise CheckFailed(
-            f"`{name}` returned {show(result)} (a {type_name(result)}) for {_about(point)}. "
+            f"`{name}` returned {what} for {_about(point, label)}. "
             "A TF returns a data point like the one it was given (a pandas Series), or None when it cannot apply."
         )
     return result
 
 
 def _trials(
-    tf: Any, points: Sequence[pd.Series], *, name: str, seed: int, contract: bool, tables: dict | None = None
+    tf: Any,
+    points: Sequence[pd.Series],
+    *,
+    name: str,
+    seed: int | Sequence[int],
+    contract: bool,
+    tables: dict | None = None,
 ) -> list[dict]:
     points = list(points)
+    seed = tuple(seed) if isinstance(seed, list | tuple) else seed
+    if isinstance(seed, tuple) and len(seed) != len(points):
+        raise ValueError("one seed per point")
     trials = _in_kernel(tf_trials, tf, tuple(points), seed, contract, tables, name=name)
     _expect_list(trials, len(points), name)
     if not all(type(trial) is dict and "first" in trial for trial in trials):
@@ -422,7 +512,7 @@ def run_tf(tf: Any, point: pd.Series, *, name: str, seed: int = SEED) -> pd.Seri
     return _checked_result(trial["first"], point, name=name)
 
 
-def _judge_keeps_input(report: Any, point: pd.Series, *, name: str) -> None:
+def _judge_keeps_input(report: Any, point: pd.Series, *, name: str, label: str | None = None) -> None:
     if type(report) is not dict:
         raise CheckFailed(f"The notebook's kernel answered the check of `{name}` with {show(report, 60)}.")
     if "error" in report:
@@ -431,11 +521,13 @@ def _judge_keeps_input(report: Any, point: pd.Series, *, name: str) -> None:
             _outcome_value(
                 {"error": [kind, message]},
                 name=f"the preprocessor of `{name}`",
-                about=f"the comment {show(point['text'])}",
+                about=label if label is not None else f"the comment {show(point['text'])}",
+                quote=label is None,
             )
-        _outcome_value({"error": [kind, message]}, name=name, about=_about(point))
+        _outcome_value({"error": [kind, message]}, name=name, about=_about(point, label), quote=label is None)
     if "changed" in report:
-        detail = str((list(report["changed"]) + ["", ""])[1])
+        field, detail = (list(report["changed"]) + ["", ""])[:2]
+        detail = str(detail) if label is None else f" ({label}, its `{str(field)[:30]}`)"
         raise CheckFailed(
             f"`{name}` changed the data point it was given{detail}. A TF must leave its input alone: "
             "the spaCy preprocessor hands every TF the same cached point for the same comment. "
@@ -476,6 +568,11 @@ def _is_doc(value: Any) -> bool:
     return type(value).__name__ == "Doc" and type(value).__module__.startswith("spacy")
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """``a == b`` as a plain bool, for a learner's values that may not compare cleanly (NaN equals NaN)."""
+    return _same(a, b)
+
+
 def _same(a: Any, b: Any) -> bool:
     if _is_doc(a) or _is_doc(b):
         return a is b
@@ -487,19 +584,26 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def text_problems(new: Any, old: str) -> list[str]:
-    """What makes ``new`` unreadable as a transformed version of ``old`` (empty when it is fine)."""
+def text_problems(new: Any, old: str, *, quote: bool = True) -> list[str]:
+    """What makes ``new`` unreadable as a transformed version of ``old`` (empty when it is fine).
+
+    ``quote=False`` (a held-out comment): the messages do not quote the text.
+    """
     if not isinstance(new, str):
-        return [f"its text is {show(new)}, not a string"]
+        return [
+            f"its text is {show(new)}, not a string"
+            if quote
+            else f"its text is a {type_name(new)}, not a string"
+        ]
     problems = []
     if not new.strip():
         problems.append("its text is empty")
     elif len(new) < MIN_SHRINK * len(old) or len(new) > MAX_GROWTH * len(old) + 20:
-        problems.append(
-            f"its text {show(new, 60)} is not the same comment any more (length {len(old)} -> {len(new)})"
-        )
-    words = [w for w in new.split() if "_" in w and w not in old.split()]
-    if words:
+        shown = f" {show(new, 60)}" if quote else ""
+        problems.append(f"its text{shown} is not the same comment any more (length {len(old)} -> {len(new)})")
+    # WordNet's joined lemmas ("look_at"): an underscore the TF added, not one the comment had (a link's `a_b`)
+    if isinstance(old, str) and new.count("_") > old.count("_"):
+        words = [w for w in new.split() if "_" in w and w not in old.split()] or ["_"]
         problems.append(
             f"its text has WordNet's joined words such as {show(words[0], 30)}; replace '_' with a space"
         )
@@ -525,40 +629,73 @@ def check_tf_contracts(
     *,
     name: str,
     applies: bool | None | Sequence[bool | None],
-    seed: int = SEED,
+    seed: int | Sequence[int] = SEED,
     tables: dict | None = None,
+    held_out: bool | Sequence[bool] = False,
+    hint: str = "Does it look at the right part-of-speech tags or entities in `x.doc`?",
 ) -> list[pd.Series | None]:
-    """:func:`check_tf_contract` on each point (``applies``: one for all, or one per point), in one request
-    to the learner's kernel; the first point that breaks the contract, in order, fails the check.
+    """:func:`check_tf_contract` on each point (``applies``, ``seed``, ``held_out``: one for all, or one per
+    point), in one request to the learner's kernel; the first point that breaks the contract, in order, fails
+    the check. A ``held_out`` point is named by its number, never quoted (nor what the TF made of it).
 
-    ``tables`` stand in for helpers the TF calls (see :func:`tf_trials`)."""
+    ``tables`` stand in for helpers the TF calls (see :func:`tf_trials`); ``hint`` ends the message of a TF
+    that returned None where it should apply."""
     points = list(points)
-    wanted = list(applies) if isinstance(applies, list | tuple) else [applies] * len(points)
-    if len(wanted) != len(points):
-        raise ValueError("one `applies` per point")
+    wanted = _per_point(applies, len(points), "applies")
+    hidden = _per_point(held_out, len(points), "held_out")
     trials = _trials(tf, points, name=name, seed=seed, contract=True, tables=tables)
+    labels = _labels(hidden)
     return [
-        _judge_contract(trial, point, name=name, applies=want)
-        for trial, point, want in zip(trials, points, wanted, strict=True)
+        _judge_contract(trial, point, name=name, applies=want, label=label, hint=hint)
+        for trial, point, want, label in zip(trials, points, wanted, labels, strict=True)
     ]
 
 
-def _judge_contract(trial: dict, point: pd.Series, *, name: str, applies: bool | None) -> pd.Series | None:
-    result = _checked_result(trial["first"], point, name=name)
-    about = _about(point)
+def _per_point(value: Any, n: int, what: str) -> list:
+    values = list(value) if isinstance(value, list | tuple) else [value] * n
+    if len(values) != n:
+        raise ValueError(f"one `{what}` per point")
+    return values
+
+
+def _labels(hidden: Sequence[bool]) -> list[str | None]:
+    """``"held-out comment 3"`` for the third held-out point (its text stays out of the messages), else None."""
+    labels, count = [], 0
+    for flag in hidden:
+        labels.append(held_out_label(count) if flag else None)
+        count += bool(flag)
+    return labels
+
+
+def held_out_label(position: int) -> str:
+    """How messages name the held-out comment at ``position`` (0-based) of a check's held-out points."""
+    return f"held-out comment {position + 1}"
+
+
+def _judge_contract(
+    trial: dict,
+    point: pd.Series,
+    *,
+    name: str,
+    applies: bool | None,
+    label: str | None = None,
+    hint: str = "Does it look at the right part-of-speech tags or entities in `x.doc`?",
+) -> pd.Series | None:
+    result = _checked_result(trial["first"], point, name=name, label=label)
+    about = _about(point, label)
+    quote = label is None
     if applies is False:
         if result is not None:
             text = result["text"] if "text" in result.index else result
+            shown = f" with text {show(text, 60)}" if quote else ""
             raise CheckFailed(
-                f"`{name}` returned a point with text {show(text, 60)} for {about}, where it cannot "
+                f"`{name}` returned a point{shown} for {about}, where it cannot "
                 "apply. A TF returns None when it cannot apply."
             )
         return None
     if result is None:
         expect(
-            applies is not True,
-            f"`{name}` returned None for {about}, where it should apply. "
-            "Does it look at the right part-of-speech tags or entities in `x.doc`?",
+            applies is not True, f"`{name}` returned None for {about}, where it should apply. {hint}".rstrip()
         )
         return None
     expect(
@@ -570,20 +707,34 @@ def _judge_contract(trial: dict, point: pd.Series, *, name: str, applies: bool |
         f"`{name}` changed the label from {show(point['label'])} to {show(result['label'])} for {about}. "
         "A TF for data augmentation must preserve the label.",
     )
+    lost = [
+        str(key)
+        for key in point.index
+        if key != "text" and (key not in result.index or not _same(result[key], point[key]))
+    ]
+    expect(
+        not lost,
+        f"`{name}` returned a point whose `{lost[0] if lost else ''}` differs from the one it was given, for {about}. "
+        "A TF changes the text only: start from `x.copy()`, which keeps every other field.",
+    )
     expect(
         _same(result["text"], point["text"]) is False,
         f"`{name}` returned the text unchanged for {about}. When a TF cannot change a point it returns None.",
     )
-    problems = text_problems(result["text"], point["text"])
+    problems = text_problems(result["text"], point["text"], quote=quote)
     expect(not problems, f"`{name}` returned a point for {about}, but {problems[0] if problems else ''}.")
-    again = _checked_result(trial.get("again"), point, name=name)
+    again = _checked_result(trial.get("again"), point, name=name, label=label)
     again_text = None if again is None else again.get("text")
+    same_again = again is not None and _same(again_text, result["text"])
+    if quote:
+        gave = f"gave {show(result['text'], 50)} and then {show(again_text, 50)}"
+    else:
+        gave = "gave two different results" if again is not None else "gave a point and then None"
     expect(
-        again is not None and _same(again_text, result["text"]),
-        f"`{name}` gave {show(result['text'], 50)} and then {show(again_text, 50)} "
-        f"for {about} with the same seed. Draw random choices from `random` or `np.random` only.",
+        same_again,
+        f"`{name}` {gave} for {about} with the same seed. Draw random choices from `random` or `np.random` only.",
     )
-    _judge_keeps_input(trial.get("keeps"), point, name=name)
+    _judge_keeps_input(trial.get("keeps"), point, name=name, label=label)
     return result
 
 
@@ -595,35 +746,41 @@ def check_synonym_result(
     name: str,
     pos_tag: str,
     lookup: Callable[[str], str | None],
+    label: str | None = None,
 ) -> None:
-    """``result`` must be ``point`` with one ``pos_tag`` token of ``doc`` replaced by ``lookup(token)``."""
+    """``result`` must be ``point`` with exactly one ``pos_tag`` token of ``doc`` replaced by ``lookup(token)``,
+    at that token's place (a token glued to others, like the ``G`` of ``4G``, included); the rest unchanged.
+
+    ``label``: how to name a held-out comment (its text is then not quoted)."""
     new = result["text"]
     old = point["text"]
     for token in doc:
         if token.pos_ != pos_tag:
             continue
         replacement = lookup(token.text)
-        if replacement and replacement in new and _count_word(new, token.text) < _count_word(old, token.text):
+        if replacement and new == old[: token.idx] + replacement + old[token.idx + len(token.text) :]:
             return
+    turned = (
+        f"turned {show(old, 50)} into {show(new, 50)}" if label is None else f"changed {label} into a text"
+    )
     raise CheckFailed(
-        f"`{name}` turned {show(old, 50)} into {show(new, 50)}, which is not one {pos_tag} of the comment "
+        f"`{name}` {turned}, which is not one {pos_tag} of the comment "
         f"replaced by its synonym. Pick among the tokens whose `pos_` is {pos_tag!r}."
     )
 
 
-def _count_word(text: str, word: str) -> int:
-    """How often ``word`` occurs in ``text`` as a whole word (not inside another word)."""
-    return len(re.findall(rf"(?<!\w){re.escape(word)}(?!\w)", text))
-
-
-def share_applied(tf: Any, frame: pd.DataFrame, *, name: str, seed: int = SEED) -> tuple[float, list[tuple]]:
+def share_applied(
+    tf: Any, frame: pd.DataFrame, *, name: str, seed: int = SEED, held_out: bool = False
+) -> tuple[float, list[tuple]]:
     """The share of ``frame``'s rows that ``tf`` transforms, and the (point, result) pairs it transformed
-    (one request to the learner's kernel for all rows)."""
+    (one request to the learner's kernel for all rows). ``held_out``: the rows are named by their number
+    (:func:`held_out_label` of their position), never quoted."""
     points = [point for _, point in frame.iterrows()]
     trials = _trials(tf, points, name=name, seed=seed, contract=False)
+    labels = _labels([held_out] * len(points))
     pairs = []
-    for point, trial in zip(points, trials, strict=True):
-        result = _checked_result(trial["first"], point, name=name)
+    for point, trial, label in zip(points, trials, labels, strict=True):
+        result = _checked_result(trial["first"], point, name=name, label=label)
         if result is not None:
             pairs.append((point, result))
     return (len(pairs) / len(frame) if len(frame) else 0.0), pairs
@@ -724,6 +881,10 @@ class Scorecard:
         except AssertionError as failure:  # NotAnswered and CheckFailed both
             self.failures.append(failure)
             self.reasons.append(f"{label}: not yet. {failure}")
+        except LearnerError as error:  # the learner's code raised while a check read one of its objects
+            failure = CheckFailed(f"Your code raised {error.type_name}: {show(error.message, 200)}")
+            self.failures.append(failure)
+            self.reasons.append(f"{label}: not yet. {failure}")
         else:
             self.earned += weight
             self.reasons.append(f"{label}: passed.")
@@ -737,6 +898,53 @@ class Scorecard:
         if self.failures and self.earned == 0:
             raise self.failures[0]
         return partial_credit(self.points * self.earned / self.weight, self.points, self.reasons)
+
+
+def model_accuracy(model: Any, frame: pd.DataFrame, *, name: str) -> float:
+    """``model.score(frame["text"], frame["label"])`` of the learner's fitted model, in its kernel."""
+    outcome = _in_kernel(_score_in_kernel, model, frame, name=name)
+    if type(outcome) is dict and "error" in outcome:
+        kind, message = (list(outcome["error"]) + ["", ""])[:2]
+        raise CheckFailed(
+            f"`{name}.score(...)` raised {kind}: {show(message)}. Is `{name}` a fitted pipeline?"
+        )
+    accuracy = _outcome_value(outcome, name=name, about="")
+    if type(accuracy) is not float:
+        raise CheckFailed(f"`{name}.score(...)` gave {show(accuracy)}, not an accuracy.")
+    return accuracy
+
+
+def editing_input(
+    tfs: Sequence[Any], names: Sequence[str], points: Sequence[pd.Series], *, seed: int = SEED
+) -> list[str]:
+    """The names of the TFs that edit the (prepared) point they are given, on any of ``points``."""
+    flags = _in_kernel(_editing_input, tuple(tfs), tuple(points), seed, name=", ".join(names))
+    _expect_list(flags, len(names), ", ".join(names))
+    return [name for name, flag in zip(names, flags, strict=True) if flag is True]
+
+
+def typed_in(name: str) -> bool:
+    """Whether the notebook's last assignment to ``name`` is a constant expression (a number typed in, not
+    computed from objects); False when its source cannot be found."""
+    import ast
+
+    source = assignment_source(name)
+    if type(source) is not str:
+        return False
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    values = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+    ]
+    import builtins
+
+    names = {node.id for node in ast.walk(values[-1]) if isinstance(node, ast.Name)} if values else set()
+    return bool(values) and not names - set(dir(builtins))
 
 
 def retrained_accuracy(
