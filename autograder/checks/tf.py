@@ -50,7 +50,8 @@ from autograder.checks import (
     unwrap,
 )
 from autograder.checks.remote import LearnerError, kernel_side, type_name
-from labeling_labs.constants import HAM, SEED
+from labeling_labs.augmentation import NAMES, make_point
+from labeling_labs.constants import SEED
 
 __all__ = [
     "NAMES",
@@ -89,14 +90,6 @@ __all__ = [
 MIN_SHRINK = 0.3
 MAX_GROWTH = 3.0
 
-#: The names that ``change_person`` (Question 3) may put in place of a person's name. The notebook imports them
-#: from here, so that the checks compare with this list, not with a notebook variable the learner may rebind.
-NAMES = tuple(
-    "Aiko Amara Ana Bilal Carlos Chen Dmitri Elena Emeka Farah Giulia Hana Ibrahim Ines Jonas Kofi Leila Lucas "
-    "Mei Nadia Omar Priya Rafael Sara Tomas Yusuf Zoe".split()
-)
-
-
 def require_tf(tf: Any, name: str) -> Any:
     """Check that ``tf`` is answered and a snorkel transformation function (a decorated function)."""
     from snorkel.map.core import BaseMapper
@@ -108,19 +101,6 @@ def require_tf(tf: Any, name: str) -> Any:
             "Did you forget the `@transformation_function(...)` line above `def`?"
         )
     return tf
-
-
-def make_point(text: str, label: int = HAM, **fields: Any) -> pd.Series:
-    """A data point like a row of the course's splits (``author``, ``date``, ``text``, ``label``, ``video``)."""
-    point = {
-        "author": "A. Commenter",
-        "date": "2015-05-25T12:00:00",
-        "text": text,
-        "label": label,
-        "video": 5,
-    }
-    point.update(fields)
-    return pd.Series(point, name=0)
 
 
 @contextlib.contextmanager
