@@ -109,8 +109,9 @@ bench: setup-dev resources system-deps ## print build, execution and grading fig
 	$(PY) scripts/bench_grading.py $(if $(BENCH_SIZE),--size $(BENCH_SIZE),)
 	$(PY) scripts/bench_cgroup_cpu.py
 
-lint: setup-dev ## ruff and codespell
+lint: setup-dev ## ruff (lint and format) and codespell; tests/test_lint.py runs the same in `make test`
 	$(BIN)/ruff check labeling_labs autograder tests scripts solutions book/_ext
+	$(BIN)/ruff format --check labeling_labs autograder tests scripts book/_ext
 	$(BIN)/codespell README.md book labeling_labs autograder
 
 clean: ## remove the built site and the execution cache (keeps .venv and data)

@@ -22,7 +22,6 @@ NAMES = tuple(
 )
 
 
-
 def make_point(text: str, label: int = HAM, **fields: Any) -> pd.Series:
     """A data point like a row of the course's splits (``author``, ``date``, ``text``, ``label``, ``video``)."""
     point = {

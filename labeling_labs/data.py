@@ -105,14 +105,24 @@ def load_held_out_file(path, sha256: str = "") -> pd.DataFrame:
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
     missing = [c for c in HELD_OUT_COLUMNS if c not in frame.columns]
     if missing:
-        raise ResourceError(f"the private held-out file {path} lacks the column(s) {', '.join(missing)}; it needs "
-                            f"the data set's own columns {', '.join(HELD_OUT_COLUMNS)}")
+        raise ResourceError(
+            f"the private held-out file {path} lacks the column(s) {', '.join(missing)}; it needs "
+            f"the data set's own columns {', '.join(HELD_OUT_COLUMNS)}"
+        )
     labels = pd.to_numeric(frame["CLASS"], errors="coerce")
     if frame.empty or labels.isna().any() or not labels.isin([0, 1]).all():
-        raise ResourceError(f"the private held-out file {path} needs at least one row, and CLASS 0 (ham) or 1 "
-                            "(spam) in every row")
-    held = pd.DataFrame({"author": frame["AUTHOR"].astype(str), "date": frame["DATE"],
-                         "text": frame["CONTENT"].astype(str), "label": labels.astype("int64"), "video": 0})
+        raise ResourceError(
+            f"the private held-out file {path} needs at least one row, and CLASS 0 (ham) or 1 "
+            "(spam) in every row"
+        )
+    held = pd.DataFrame(
+        {
+            "author": frame["AUTHOR"].astype(str),
+            "date": frame["DATE"],
+            "text": frame["CONTENT"].astype(str),
+            "label": labels.astype("int64"),
+            "video": 0,
+        }
+    )
     held.index = pd.RangeIndex(HELD_OUT_INDEX_START, HELD_OUT_INDEX_START + len(held), name="row_id")
     return held[list(COLUMNS)]
-

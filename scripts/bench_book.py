@@ -39,7 +39,9 @@ def build(output: Path) -> float:
     start = time.perf_counter()
     subprocess.run(
         [str(BIN / "jupyter-book"), "build", str(REPO), "--path-output", str(output), "-q"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return time.perf_counter() - start
 
@@ -76,7 +78,9 @@ def execute(chapter: Path) -> tuple[float, int, bool]:
     notebook = read_myst_markdown_notebook(chapter.read_text())
     if not any(cell.cell_type == "code" for cell in notebook.cells):
         return 0.0, 0, False
-    client = NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(chapter.parent)}})
+    client = NotebookClient(
+        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(chapter.parent)}}
+    )
     with PeakMemory() as memory:
         start = time.perf_counter()
         client.execute()
@@ -85,7 +89,9 @@ def execute(chapter: Path) -> tuple[float, int, bool]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--skip-build", action="store_true", help="only time each chapter's execution")
     args = parser.parse_args()
     print("Course site benchmark")

@@ -83,7 +83,9 @@ def test_source_notebook_cells_follow_the_conventions(slug):
             assert gid.endswith("-tests"), f"test cell {gid} should be named <answer id>-tests"
             previous = _nbgrader(cells[i - 1]).get("grade_id")
             assert previous == gid[: -len("-tests")], f"{gid} should follow its answer cell directly"
-            assert re.match(r'\s*"""', cell.source), f"{gid} should begin with a docstring saying what it checks"
+            assert re.match(r'\s*"""', cell.source), (
+                f"{gid} should begin with a docstring saying what it checks"
+            )
             assert meta.get("points", 0) > 0, f"{gid} has no points"
             assert "### BEGIN HIDDEN TESTS" in cell.source, f"{gid} has no hidden tests"
         if meta.get("solution") and cell.cell_type == "markdown":
@@ -131,8 +133,13 @@ def test_release_runs_to_the_end_with_not_answered_messages(slug, tmp_path):
 
     nb = blank_submission(slug)
     shutil.copytree(release_path(slug).parent, tmp_path / slug)
-    client = NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path / slug)}})
+    client = NotebookClient(
+        nb,
+        timeout=300,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path / slug)}},
+    )
     client.execute()
     tests = autograded_cells(nb)
     for cell in nb.cells:
@@ -180,7 +187,9 @@ def _copy_with_line(slug: str, tmp_path: Path, line: str) -> Path:
 @by_slug
 @pytest.mark.parametrize("kind", ["solution", "hidden-test"])
 def test_leak_scanner_catches_one_pasted_line(slug, kind, tmp_path):
-    secrets = [line for line, (k, origin) in leaks.secret_lines().items() if k == kind and origin.startswith(slug)]
+    secrets = [
+        line for line, (k, origin) in leaks.secret_lines().items() if k == kind and origin.startswith(slug)
+    ]
     if not secrets:
         pytest.skip(f"{slug} has no {kind} line")
     folder = _copy_with_line(slug, tmp_path, "    " + secrets[len(secrets) // 2])
@@ -218,8 +227,9 @@ def test_leak_scanner_counts_chapter_code_as_taught_but_never_hidden_tests(tmp_p
         ("solution", "only_in_the_solution = shown_in_chapter.split()"),
     ]
     (tmp_path / "book" / "lab.md").write_text("```python\nassert f(held_out_case) == SPAM\n```\n")
-    found = leaks.find_leaks([tmp_path / "book"], tmp_path / "solutions", held_out=set(),
-                             chapters_dir=tmp_path / "book")
+    found = leaks.find_leaks(
+        [tmp_path / "book"], tmp_path / "solutions", held_out=set(), chapters_dir=tmp_path / "book"
+    )
     assert [leak.kind for leak in found] == ["hidden-test"]
 
 

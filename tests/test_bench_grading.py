@@ -16,10 +16,28 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.usefixtures("sandbox")
 def test_bench_grading_prints_its_figures_at_a_small_size():
     done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "bench_grading.py"), "--size", "4", "--workers", "2",
-         "--dask-workers", "2", "--assignment", "tiny", "--cell-timeout", "20", "--notebook-timeout", "120",
-         "--memory-mb", "1536"],
-        capture_output=True, text=True, timeout=1800)
+        [
+            sys.executable,
+            str(REPO / "scripts" / "bench_grading.py"),
+            "--size",
+            "4",
+            "--workers",
+            "2",
+            "--dask-workers",
+            "2",
+            "--assignment",
+            "tiny",
+            "--cell-timeout",
+            "20",
+            "--notebook-timeout",
+            "120",
+            "--memory-mb",
+            "1536",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     rates = [float(x) for x in re.findall(r"([\d.]+) submissions/min", out)]
@@ -28,11 +46,17 @@ def test_bench_grading_prints_its_figures_at_a_small_size():
     assert float(re.search(r"Dask throughput vs this machine:\s+([\d.]+)x", out).group(1)) > 0
     for execution, overhead in re.findall(r"notebook execution ([\d.]+) s, overhead ([\d.]+) s", out):
         assert float(execution) > 0 and float(overhead) > 0
-    parts = re.findall(r"sandbox \+ kernel start ([\d.]+) s, runner's other work (-?[\d.]+) s, "
-                       r"nbgrader outside the sandbox ([\d.]+) s", out)
+    parts = re.findall(
+        r"sandbox \+ kernel start ([\d.]+) s, runner's other work (-?[\d.]+) s, "
+        r"nbgrader outside the sandbox ([\d.]+) s",
+        out,
+    )
     assert len(parts) == 2 and all(float(start) > 0 for start, _, _ in parts)
-    memory = re.findall(r"peak memory per worker, [^:]+:\s+([\d.]+) MB\s+\(nbgrader process ([\d.]+) MB"
-                        r" \+ sandbox ([\d.]+) MB", out)
+    memory = re.findall(
+        r"peak memory per worker, [^:]+:\s+([\d.]+) MB\s+\(nbgrader process ([\d.]+) MB"
+        r" \+ sandbox ([\d.]+) MB",
+        out,
+    )
     assert len(memory) == 2, out
     for worker, grader, kernel in memory:
         assert 10 < float(kernel) < 1536  # a real kernel ran, within the sandbox's per-process memory limit

@@ -28,9 +28,23 @@ def run_sandbox_test(path: str, ci: str | None) -> subprocess.CompletedProcess:
     env["PATH"] = path
     if ci is not None:
         env["CI"] = ci
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-                           "tests/test_sandbox.py::test_runs_as_an_unprivileged_user_without_capabilities"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_sandbox.py::test_runs_as_an_unprivileged_user_without_capabilities",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_missing_sandbox_fails_in_ci_and_names_the_cause(path_without_bubblewrap):

@@ -46,8 +46,23 @@ def fetch(name: str):
 
 def test_plain_values_round_trip_as_the_checker_own_objects():
     frame = pd.DataFrame({"text": ["a", "b"], "label": [1, 0]}, index=pd.Index([1001, 1002], name="row_id"))
-    for value in [None, True, 3, 2.5, float("inf"), "x", [1, "a"], (1, 2), {"a": 1}, {1: "a"}, {3, 4}, b"\x00",
-                  np.arange(6).reshape(2, 3), np.array([True, False]), np.array(["a", "bc"])]:
+    for value in [
+        None,
+        True,
+        3,
+        2.5,
+        float("inf"),
+        "x",
+        [1, "a"],
+        (1, 2),
+        {"a": 1},
+        {1: "a"},
+        {3, 4},
+        b"\x00",
+        np.arange(6).reshape(2, 3),
+        np.array([True, False]),
+        np.array(["a", "bc"]),
+    ]:
         back = codec.decode(json.loads(codec.dumps(value)))
         if isinstance(value, np.ndarray):
             assert back.dtype == value.dtype and back.shape == value.shape and (back == value).all()
@@ -82,15 +97,18 @@ def test_a_data_point_keeps_the_fields_set_as_attributes():
     assert back.polarity == -0.5 and back["text"] == "hi"
 
 
-@pytest.mark.parametrize("message", [
-    {"$": "ndarray", "dtype": "<i8", "shape": [3], "data": [1, 2]},
-    {"$": "ndarray", "dtype": "<i8", "shape": [1], "data": ["x"]},
-    {"$": "ndarray", "dtype": "|V8", "shape": [1], "data": [1]},
-    {"$": "frame", "columns": ["a"], "index": [0, 1], "data": [[1]]},
-    {"$": "series", "index": [0], "values": [1], "fields": {"__class__": 1}},
-    {"$": "ref", "id": "1"},
-    {"$": "pickle", "data": "gASV"},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"$": "ndarray", "dtype": "<i8", "shape": [3], "data": [1, 2]},
+        {"$": "ndarray", "dtype": "<i8", "shape": [1], "data": ["x"]},
+        {"$": "ndarray", "dtype": "|V8", "shape": [1], "data": [1]},
+        {"$": "frame", "columns": ["a"], "index": [0, 1], "data": [[1]]},
+        {"$": "series", "index": [0], "values": [1], "fields": {"__class__": 1}},
+        {"$": "ref", "id": "1"},
+        {"$": "pickle", "data": "gASV"},
+    ],
+)
 def test_malformed_messages_are_refused(message):
     with pytest.raises(codec.CodecError):
         codec.decode(message, remote.make_handle)
@@ -124,8 +142,11 @@ def test_a_change_to_the_callers_data_is_mirrored_back(kernel):
 
 
 def test_labeling_functions_arrive_as_snorkel_objects_that_ask_the_kernel(kernel):
-    exec("from snorkel.labeling import labeling_function\n"
-         "@labeling_function()\ndef says_check(x):\n    return 1 if 'check' in x.text.lower() else -1", kernel)
+    exec(
+        "from snorkel.labeling import labeling_function\n"
+        "@labeling_function()\ndef says_check(x):\n    return 1 if 'check' in x.text.lower() else -1",
+        kernel,
+    )
     lf = fetch("says_check")
     assert isinstance(lf, LabelingFunction) and lf.name == "says_check"
     frame = pd.DataFrame({"text": ["Check it", "nice song"]})
@@ -136,7 +157,10 @@ def test_labeling_functions_arrive_as_snorkel_objects_that_ask_the_kernel(kernel
 def test_isinstance_knows_the_learners_class_without_running_its_methods(kernel):
     from snorkel.labeling.model import LabelModel
 
-    exec("from snorkel.labeling.model import LabelModel\nmodel = LabelModel(cardinality=2, verbose=False)", kernel)
+    exec(
+        "from snorkel.labeling.model import LabelModel\nmodel = LabelModel(cardinality=2, verbose=False)",
+        kernel,
+    )
     model = fetch("model")
     assert isinstance(model, LabelModel) and type(model) is remote.Remote
     assert model.cardinality == 2 and remote.type_name(model) == "LabelModel"
@@ -147,25 +171,32 @@ def test_isinstance_knows_the_learners_class_without_running_its_methods(kernel)
 def test_kernel_side_helpers_run_next_to_the_learners_objects(kernel):
     from autograder.checks.lf import memorisation_reasons
 
-    exec("from snorkel.labeling import labeling_function\nimport pandas as pd\n"
-         "@labeling_function()\ndef reads(x):\n    return 1 if x.text in set(pd.read_csv('x.csv').text) else -1",
-         kernel)
+    exec(
+        "from snorkel.labeling import labeling_function\nimport pandas as pd\n"
+        "@labeling_function()\ndef reads(x):\n    return 1 if x.text in set(pd.read_csv('x.csv').text) else -1",
+        kernel,
+    )
     # the source lives in the kernel (here: exec'd, so not readable); the reason says so either way
     reasons = memorisation_reasons(fetch("reads"), "reads")
     assert reasons and all(type(r) is str for r in reasons)
 
 
 def test_the_checkers_verdict_ignores_a_learners_always_true_object(kernel):
-    exec("class Yes:\n    def __eq__(self, other):\n        return True\n    def __bool__(self):\n"
-         "        return True\nanswer = Yes()", kernel)
+    exec(
+        "class Yes:\n    def __eq__(self, other):\n        return True\n    def __bool__(self):\n"
+        "        return True\nanswer = Yes()",
+        kernel,
+    )
     answer = fetch("answer")
     with pytest.raises(CheckFailed):
         expect(answer == 42, "not 42")
 
 
 def test_free_names_are_what_a_cell_reads_without_defining():
-    tree = ast.parse("from x import helper\nlf = require_lf(keyword_channel)\nfor row in rows:\n"
-                     "    total = [t for t in row]\nprint(lf, total, helper, len(train))")
+    tree = ast.parse(
+        "from x import helper\nlf = require_lf(keyword_channel)\nfor row in rows:\n"
+        "    total = [t for t in row]\nprint(lf, total, helper, len(train))"
+    )
     assert free_names(tree) == ["keyword_channel", "require_lf", "rows", "train"]
 
 

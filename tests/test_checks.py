@@ -58,7 +58,10 @@ def test_require_answer_message():
     assert require_answer(3, "n") == 3
     with pytest.raises(NotAnswered) as info:
         require_answer(..., "coverage")
-    assert str(info.value) == "Not answered yet: `coverage` is still the placeholder. Write your answer in the cell above."
+    assert (
+        str(info.value)
+        == "Not answered yet: `coverage` is still the placeholder. Write your answer in the cell above."
+    )
 
 
 def test_require_function_messages():

@@ -23,20 +23,27 @@ HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 #: What prints a verdict or returns a test cell's score.
 VERDICTS = ("passed(", "partial_credit(", ".score()", ".result()")
 HELPERS = set(checks.__all__) | {
-    name for module in (autograder.checks.lf, autograder.checks.sf, autograder.checks.tf) for name in module.__all__
+    name
+    for module in (autograder.checks.lf, autograder.checks.sf, autograder.checks.tf)
+    for name in module.__all__
 }
 
 
 def _test_cells(slug: str) -> dict[str, str]:
     nb = nbformat.read(solution_path(slug), as_version=4)
     tests = autograded_cells(nb)
-    return {c.metadata.nbgrader.grade_id: c.source for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in tests}
+    return {
+        c.metadata.nbgrader.grade_id: c.source
+        for c in nb.cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in tests
+    }
 
 
 def setup_cell(slug: str) -> str:
     nb = nbformat.read(solution_path(slug), as_version=4)
-    return next(c.source for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "setup")
+    return next(
+        c.source for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "setup"
+    )
 
 
 @pytest.mark.parametrize("slug", slugs())
@@ -58,7 +65,9 @@ def test_every_test_cell_opens_with_a_docstring_and_imports_its_helpers(slug):
         first = tree.body[0]
         if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)):
             problems.append(f"{grade_id}: no docstring")
-        imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        imported = {
+            a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+        }
         used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         if missing := sorted((used & HELPERS) - imported):
             problems.append(f"{grade_id}: uses {missing} without importing them")
@@ -67,5 +76,9 @@ def test_every_test_cell_opens_with_a_docstring_and_imports_its_helpers(slug):
 
 @pytest.mark.parametrize("slug", slugs())
 def test_the_learners_setup_cell_imports_no_grading_code(slug):
-    modules = {node.module for node in ast.walk(ast.parse(setup_cell(slug))) if isinstance(node, ast.ImportFrom)}
-    assert not {m for m in modules if m and m.startswith("autograder")}, f"{slug}'s set-up cell imports checks"
+    modules = {
+        node.module for node in ast.walk(ast.parse(setup_cell(slug))) if isinstance(node, ast.ImportFrom)
+    }
+    assert not {m for m in modules if m and m.startswith("autograder")}, (
+        f"{slug}'s set-up cell imports checks"
+    )

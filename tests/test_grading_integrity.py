@@ -27,8 +27,14 @@ LIMITS_ARGS = ["--SandboxedExecute.timeout=20", "--SandboxedExecute.notebook_tim
 
 
 def nbgrader_autograde(course: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nbgrader", "autograde", SLUG, "--force", *LIMITS_ARGS, *extra],
-                          cwd=course, capture_output=True, text=True, env=nbgrader_env(), timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", "autograde", SLUG, "--force", *LIMITS_ARGS, *extra],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        env=nbgrader_env(),
+        timeout=900,
+    )
 
 
 def damaged_batch(course: Path) -> dict[str, str]:
@@ -45,15 +51,25 @@ def damaged_batch(course: Path) -> dict[str, str]:
     cell.cell_type = "markdown"
     cell.pop("outputs", None)
     cell.pop("execution_count", None)
-    for name, nb in [("a-duplicated", duplicated), ("b-old-schema", old_schema), ("c-retyped", retyped),
-                     ("x-perfect", good), ("y-wrong", wrong(course)), ("z-blank", blank(course))]:
+    for name, nb in [
+        ("a-duplicated", duplicated),
+        ("b-old-schema", old_schema),
+        ("c-retyped", retyped),
+        ("x-perfect", good),
+        ("y-wrong", wrong(course)),
+        ("z-blank", blank(course)),
+    ]:
         add_submission(course, SLUG, name, nb)
     folder = course / "submitted" / "d-invalid-json" / SLUG
     folder.mkdir(parents=True)
     (folder / f"{SLUG}.ipynb").write_text("{not a notebook")
     (folder / "timestamp.txt").write_text("2024-01-01 00:00:00.000000 UTC\n")
-    return {"a-duplicated": "appears more than once", "b-old-schema": "damaged nbgrader metadata",
-            "c-retyped": "damaged nbgrader metadata", "d-invalid-json": "Notebook does not appear to be JSON"}
+    return {
+        "a-duplicated": "appears more than once",
+        "b-old-schema": "damaged nbgrader metadata",
+        "c-retyped": "damaged nbgrader metadata",
+        "d-invalid-json": "Notebook does not appear to be JSON",
+    }
 
 
 HONEST = {"x-perfect": 5.0, "y-wrong": 1.5, "z-blank": 0.0}
@@ -83,7 +99,9 @@ def test_course_grade_reports_damaged_submissions_failed_with_their_reason(tmp_p
         assert outcomes[student].status == "graded" and outcomes[student].score == expected
     for student, cause in damaged.items():
         assert outcomes[student].status == "failed" and outcomes[student].score is None
-        assert cause.lower() in outcomes[student].reason.lower() or student == "c-retyped", outcomes[student].reason
+        assert cause.lower() in outcomes[student].reason.lower() or student == "c-retyped", outcomes[
+            student
+        ].reason
     rows = {r["student_id"]: r for r in export_grades(load_course(course))}
     assert rows["a-duplicated"]["status"] == "failed" and rows["a-duplicated"]["score"] == ""
     assert "more than once" in rows["a-duplicated"]["reason"]
@@ -103,9 +121,21 @@ def test_machinery_that_cannot_start_grades_nobody_in_nbgrader_or_course_grade(t
     assert not list((course / "autograded").glob(f"*/{SLUG}/{SLUG}.ipynb"))
 
     shutil.rmtree(course / "autograded", ignore_errors=True)
-    cli = subprocess.run([str(Path(sys.executable).parent / "course-grade"), "autograde", SLUG, "--memory-mb", "16",
-                          "--no-progress"], cwd=course, capture_output=True, text=True, timeout=600,
-                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})  # by its path, no venv on PATH
+    cli = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "course-grade"),
+            "autograde",
+            SLUG,
+            "--memory-mb",
+            "16",
+            "--no-progress",
+        ],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # by its path, no venv on PATH
     assert cli.returncode == 2, cli.stdout + cli.stderr
     assert "refusing to grade tiny: the grading machinery does not work here" in cli.stderr
     assert "0 / 5" not in cli.stdout
@@ -124,8 +154,14 @@ def test_a_course_folder_with_its_own_package_copies_grades_like_the_repository(
             add_submission(course, SLUG, name, nb)
     results = {}
     for course in (plain, copied):
-        cli = subprocess.run([sys.executable, "-m", "autograder.grading.cli", "autograde", SLUG, "--no-progress"],
-                             cwd=course, capture_output=True, text=True, timeout=900, env=nbgrader_env())
+        cli = subprocess.run(
+            [sys.executable, "-m", "autograder.grading.cli", "autograde", SLUG, "--no-progress"],
+            cwd=course,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=nbgrader_env(),
+        )
         assert cli.returncode == 0, cli.stdout + cli.stderr
         results[course.name] = gradebook_totals(course)
     assert results["copied"] == results["plain"] == {"perfect": 5.0, "wrong": 1.5, "blank": 0.0}
@@ -136,9 +172,13 @@ def test_the_runner_imports_the_bound_copy_not_the_installed_one(tmp_path):
     copied.mkdir()
     for folder in ("autograder", "labeling_labs"):
         shutil.copytree(REPO / folder, copied / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    probe = ("from autograder.grading.sandbox import sandbox_status, course_packages\n"
-             "ok, why = sandbox_status()\nprint(ok, why)\nprint(course_packages()['autograder'])")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=copied, capture_output=True, text=True, timeout=300)
+    probe = (
+        "from autograder.grading.sandbox import sandbox_status, course_packages\n"
+        "ok, why = sandbox_status()\nprint(ok, why)\nprint(course_packages()['autograder'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=copied, capture_output=True, text=True, timeout=300
+    )
     assert done.stdout.splitlines()[0].startswith("True"), done.stdout + done.stderr
     assert done.stdout.splitlines()[1] == str(copied / "autograder")
 
@@ -152,8 +192,11 @@ def test_a_notebook_is_never_sent_to_the_kernel_with_its_tests(tmp_path):
     course = make_tiny_course(tmp_path / "course")
     nb = perfect(course)
     source = nbformat.read(course / "source" / SLUG / f"{SLUG}.ipynb", as_version=4)
-    tests = {c.metadata.nbgrader.grade_id: c.source for c in source.cells
-             if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
+    tests = {
+        c.metadata.nbgrader.grade_id: c.source
+        for c in source.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")
+    }
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in tests:
@@ -162,7 +205,8 @@ def test_a_notebook_is_never_sent_to_the_kernel_with_its_tests(tmp_path):
         "import os, gc\nseen = []\nfor pid in os.listdir('/proc'):\n    try:\n"
         "        seen.append(open(f'/proc/{pid}/cmdline', 'rb').read())\n    except OSError:\n        pass\n"
         "found = [o for o in gc.get_objects() if isinstance(o, str) and 'BEGIN HIDDEN' in o]\n"
-        "print('hidden tests seen:', len(found))")
+        "print('hidden tests seen:', len(found))"
+    )
     nb.cells.insert(1, snoop)
     executed, report = run_notebook(nb, None, SandboxLimits(cell_timeout=20, notebook_timeout=90))
     assert report.status == "ok", report.reason
@@ -203,20 +247,37 @@ def test_private_held_out_data_replaces_the_public_split_and_stays_out_of_the_sa
     nb = perfect_submission(slug)
     snoop = nbformat.v4.new_code_cell(
         "import os\nprint('variable:', os.environ.get('COURSE_HELD_OUT'))\n"
-        f"print('readable:', os.path.exists({str(private)!r}))")
+        f"print('readable:', os.path.exists({str(private)!r}))"
+    )
     nb.cells.insert(2, snoop)
     course = make_course(tmp_path / "course", slug, {"public": perfect_submission(slug), "private": nb})
-    public_run = course_grade(["--course-root", str(course), "autograde", slug, "--no-progress",
-                               "--student", "public"])
-    private_run = course_grade(["--course-root", str(course), "autograde", slug, "--no-progress",
-                                "--student", "private", "--held-out", str(private),
-                                "--held-out-sha256", sha256_of(private)])
+    public_run = course_grade(
+        ["--course-root", str(course), "autograde", slug, "--no-progress", "--student", "public"]
+    )
+    private_run = course_grade(
+        [
+            "--course-root",
+            str(course),
+            "autograde",
+            slug,
+            "--no-progress",
+            "--student",
+            "private",
+            "--held-out",
+            str(private),
+            "--held-out-sha256",
+            sha256_of(private),
+        ]
+    )
     assert public_run == 0 and private_run == 0
     cells = {}
     for student in ("public", "private"):
         graded = nbformat.read(course / "autograded" / student / slug / f"{slug}.ipynb", as_version=4)
-        cells[student] = {c.metadata.nbgrader.grade_id: c for c in graded.cells
-                          if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+        cells[student] = {
+            c.metadata.nbgrader.grade_id: c
+            for c in graded.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+        }
         if student == "private":
             text = "".join(o.get("text", "") for o in graded.cells[2].outputs)
             assert "variable: None" in text and "readable: False" in text

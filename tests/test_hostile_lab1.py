@@ -50,8 +50,11 @@ def decoded_variants(text: str) -> list[str]:
 
 def hidden_test_lines() -> set[str]:
     """The hidden tests' lines (whitespace folded), each a whole line of its own."""
-    return {line for line, (kind, origin) in secret_lines().items()
-            if kind == "hidden-test" and origin.startswith(SLUG) and len(line) > 25}
+    return {
+        line
+        for line, (kind, origin) in secret_lines().items()
+        if kind == "hidden-test" and origin.startswith(SLUG) and len(line) > 25
+    }
 
 
 def test_attacks_from_the_blank_release_earn_nothing_and_beside_a_solution_change_nothing(tmp_path):
@@ -63,7 +66,10 @@ def test_attacks_from_the_blank_release_earn_nothing_and_beside_a_solution_chang
     submissions["solution-attacked"] = with_answers(blank, from_solution(solution))
     submissions["solution"] = perfect_submission(SLUG)
     course = make_course(tmp_path / "course", SLUG, submissions)
-    assert course_grade(["--course-root", str(course), "autograde", SLUG, "--workers", "2", "--no-progress"]) == 0
+    assert (
+        course_grade(["--course-root", str(course), "autograde", SLUG, "--workers", "2", "--no-progress"])
+        == 0
+    )
     scores = gradebook_totals(course, missing_as_none=False)
     for name in groups():
         assert scores[name] == 0.0, f"{name} ({', '.join(groups()[name])}) earned {scores[name]}"
@@ -75,7 +81,9 @@ def test_attacks_from_the_blank_release_earn_nothing_and_beside_a_solution_chang
     assert len(hidden) > 40
     for student in submissions:
         graded = nbformat.read(course / "autograded" / student / SLUG / f"{SLUG}.ipynb", as_version=4)
-        outputs = "\n".join(str(o) for c in graded.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        outputs = "\n".join(
+            str(o) for c in graded.cells if c.cell_type == "code" for o in c.get("outputs", [])
+        )
         feedback = next((course / "feedback" / student / SLUG).glob("*.html")).read_text()
         for text in (outputs, feedback):
             for variant in decoded_variants(text):
@@ -83,6 +91,8 @@ def test_attacks_from_the_blank_release_earn_nothing_and_beside_a_solution_chang
                 lines = {" ".join(line.split()) for line in re.split(r"\\n|\n", readable)}
                 leaked = sorted(lines & hidden)
                 assert not leaked, f"{student}: a hidden-test line is recoverable: {leaked[0]!r}"
-    attacked = nbformat.read(course / "autograded" / "solution-attacked" / SLUG / f"{SLUG}.ipynb", as_version=4)
+    attacked = nbformat.read(
+        course / "autograded" / "solution-attacked" / SLUG / f"{SLUG}.ipynb", as_version=4
+    )
     last = next(c for c in attacked.cells if c.metadata.get("nbgrader", {}).get("grade_id") == LAST_ANSWER)
     assert "LEAK" in "".join(o.get("text", "") for o in last.outputs)  # the leak attempt did run

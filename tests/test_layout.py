@@ -82,7 +82,7 @@ def test_a_deliberate_violation_is_caught(tmp_path):
 def layout_table() -> list[str]:
     """The paths the README's ``Location | What lives there`` table names."""
     text = (REPO / "README.md").read_text()
-    table = text[text.index("| Location | What lives there |"):]
+    table = text[text.index("| Location | What lives there |") :]
     table = table[: table.index("\n\n")]
     return [path for row in table.splitlines()[2:] for path in re.findall(r"`([^`]+)`", row.split("|")[1])]
 
@@ -99,4 +99,6 @@ def test_the_readmes_layout_table_is_the_tree():
         row = next(line for line in text.splitlines() if line.startswith(f"| `{package}/`"))
         for module in sorted((REPO / package).glob("*.py")):
             if module.name != "__init__.py":
-                assert f"`{module.stem}`" in row, f"the README's row for {package}/ does not name {module.stem}"
+                assert f"`{module.stem}`" in row, (
+                    f"the README's row for {package}/ does not name {module.stem}"
+                )

@@ -34,8 +34,7 @@ def always_spam(x):
 
 
 @labeling_function()
-def stub_lf(x):
-    ...
+def stub_lf(x): ...
 
 
 @labeling_function()
@@ -78,14 +77,31 @@ def test_vote_and_its_messages():
     )
     with pytest.raises(CheckFailed) as info:
         vote(reads_label, "hi", "reads_label")
-    assert str(info.value) == "`reads_label` raised AttributeError: \"'Series' object has no attribute 'label'\" on the comment 'hi'."
+    assert (
+        str(info.value)
+        == "`reads_label` raised AttributeError: \"'Series' object has no attribute 'label'\" on the comment 'hi'."
+    )
 
 
 def test_check_votes_message_is_observation_then_reason():
-    assert check_votes(keyword_please, [("plz no", ABSTAIN), ("please", SPAM, "it says please")], "keyword_please") == 2
+    assert (
+        check_votes(
+            keyword_please, [("plz no", ABSTAIN), ("please", SPAM, "it says please")], "keyword_please"
+        )
+        == 2
+    )
     with pytest.raises(CheckFailed) as info:
-        check_votes(always_spam, [("I like this song", ABSTAIN, "it has no 'please', and an LF abstains "
-                                   "when its keyword is absent")], "always_spam")
+        check_votes(
+            always_spam,
+            [
+                (
+                    "I like this song",
+                    ABSTAIN,
+                    "it has no 'please', and an LF abstains when its keyword is absent",
+                )
+            ],
+            "always_spam",
+        )
     assert str(info.value) == (
         "`always_spam` returned SPAM for 'I like this song', but it has no 'please', and an LF abstains "
         "when its keyword is absent."
@@ -120,8 +136,13 @@ def test_check_label_matrix_messages():
     assert check_label_matrix(good, "L", rows=2, columns=2) is good
     with pytest.raises(CheckFailed) as info:
         check_label_matrix([[1]], "L", rows=1, columns=1)
-    assert str(info.value) == "`L` is a list, not a NumPy array. PandasLFApplier's `apply` returns the label matrix as an array."
-    with pytest.raises(CheckFailed, match=r"^`L` has shape \(2, 2\)\. A label matrix has one row per data point"):
+    assert (
+        str(info.value)
+        == "`L` is a list, not a NumPy array. PandasLFApplier's `apply` returns the label matrix as an array."
+    )
+    with pytest.raises(
+        CheckFailed, match=r"^`L` has shape \(2, 2\)\. A label matrix has one row per data point"
+    ):
         check_label_matrix(good, "L", rows=3, columns=2)
     with pytest.raises(CheckFailed, match=r"holds \[2\]; a label matrix holds only -1"):
         check_label_matrix(np.array([[2]]), "L", rows=1, columns=1)
@@ -176,7 +197,9 @@ def test_memorisation_reasons_pass_rules_and_name_each_kind_of_memorising():
         "`reads_data` calls load_spam_splits: an LF states a rule, it does not read data"
     ]
     reasons = memorisation_reasons(long_literals, "long_literals")
-    assert len(reasons) == 1 and reasons[0].startswith("`long_literals` holds 4 long string literals, such as")
+    assert len(reasons) == 1 and reasons[0].startswith(
+        "`long_literals` holds 4 long string literals, such as"
+    )
     resourced = LabelingFunction(name="resourced", f=_lookup, resources={"texts": TEXTS})
     assert memorisation_reasons(resourced, "resourced") == [
         "`resourced` uses 'texts' (a resource), which holds more than 25 strings: "
@@ -213,7 +236,11 @@ def test_a_lookup_of_held_out_comments_is_caught_by_its_behaviour_a_rule_is_not(
         (reason,) = lookup_reasons(lf, lf.name, held)
         assert reason.startswith(f"`{lf.name}` keeps only ") and "looks comments up" in reason
         assert not any(text in reason for text in texts)  # no held-out comment is quoted
-    assert perturbed("Check it out") == ["Check it out Anyway.", "Anyway, Check it out", "Check anyway it out"]
+    assert perturbed("Check it out") == [
+        "Check it out Anyway.",
+        "Anyway, Check it out",
+        "Check anyway it out",
+    ]
 
     @labeling_function()
     def question(x):

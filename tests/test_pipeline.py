@@ -57,7 +57,8 @@ def scores_in(course_dir: Path) -> dict[str, dict[str, float]]:
             "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
             "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
             "JOIN student ON submitted_assignment.student_id = student.id "
-            "JOIN base_cell ON grade.cell_id = base_cell.id").fetchall()
+            "JOIN base_cell ON grade.cell_id = base_cell.id"
+        ).fetchall()
     result: dict[str, dict[str, float]] = {}
     for student, cell, score in rows:
         result.setdefault(student, {})[cell] = score
@@ -74,12 +75,21 @@ def base_course(tmp_path: Path, name: str) -> Path:
 def test_parallel_grades_equal_serial_nbgrader_autograde(tmp_path):
     serial = base_course(tmp_path, "serial")
     parallel = base_course(tmp_path, "parallel")
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", SLUG, "--force"], cwd=serial,
-                          capture_output=True, text=True, timeout=900,
-                          env={**__import__("os").environ,
-                               "PATH": f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}"})
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "autograde", SLUG, "--force"],
+        cwd=serial,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={
+            **__import__("os").environ,
+            "PATH": f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}",
+        },
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "SandboxedExecute" in (serial / "nbgrader_config.py").read_text()  # plain nbgrader is sandboxed too
+    assert (
+        "SandboxedExecute" in (serial / "nbgrader_config.py").read_text()
+    )  # plain nbgrader is sandboxed too
     outcomes = autograde(load_course(parallel), SLUG, workers=2, limits=LIMITS, progress=False)
     assert [o.status for o in outcomes] == ["graded"] * 3
     assert scores_in(parallel) == scores_in(serial)
@@ -116,16 +126,22 @@ def test_hostile_corpus_is_graded_within_limits_and_harms_no_one(tmp_path, loopb
     port, accepted = loopback_listener
     course = base_course(tmp_path, "hostile")
     repo = Path(__file__).resolve().parent.parent
-    secrets = [str(course / "source" / SLUG / f"{SLUG}.ipynb"), str(course / "gradebook.db"),
-               str(course / "submitted" / "perfect" / SLUG / f"{SLUG}.ipynb"), str(repo / "nbgrader_config.py"),
-               str(repo / "tests" / "fixtures" / "tiny" / "tiny.ipynb")]
+    secrets = [
+        str(course / "source" / SLUG / f"{SLUG}.ipynb"),
+        str(course / "gradebook.db"),
+        str(course / "submitted" / "perfect" / SLUG / f"{SLUG}.ipynb"),
+        str(repo / "nbgrader_config.py"),
+        str(repo / "tests" / "fixtures" / "tiny" / "tiny.ipynb"),
+    ]
     targets = [str(course), str(repo / "autograder"), str(course / "submitted" / "perfect")]
     cases = hostile_submissions(port, secrets, targets)
     assert set(CATEGORIES.values()) == set(cases)  # every attack of the issue is in this batch
     for name, (answers, _case) in cases.items():
         add_submission(course, SLUG, name, with_answers(blank(course), answers))
-    outcomes = {o.student: o for o in autograde(load_course(course), SLUG, workers=2, limits=HOSTILE_LIMITS,
-                                                progress=False)}
+    outcomes = {
+        o.student: o
+        for o in autograde(load_course(course), SLUG, workers=2, limits=HOSTILE_LIMITS, progress=False)
+    }
     print(summary_table(list(outcomes.values())))
     cells = scores_in(course)
     for name, (_answers, case) in cases.items():
@@ -136,7 +152,9 @@ def test_hostile_corpus_is_graded_within_limits_and_harms_no_one(tmp_path, loopb
         if case.note:
             assert case.note in " ".join(outcome.notes), f"{name}: {outcome.notes}"
         # within its limits: never much longer than one notebook's wall-clock budget
-        assert outcome.execution_seconds < HOSTILE_LIMITS.startup_timeout + HOSTILE_LIMITS.notebook_timeout + 30
+        assert (
+            outcome.execution_seconds < HOSTILE_LIMITS.startup_timeout + HOSTILE_LIMITS.notebook_timeout + 30
+        )
     # the others are graded as if the hostile ones were not there
     assert {s: outcomes[s].score for s in EXPECTED_BASE} == EXPECTED_BASE
     # nothing reached the host's loopback, nothing was written outside, the gradebook is intact
@@ -145,7 +163,9 @@ def test_hostile_corpus_is_graded_within_limits_and_harms_no_one(tmp_path, loopb
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert set(cells) == set(cases) | set(EXPECTED_BASE)
-    flooded = nbformat.read(course / "autograded" / "ignores-interrupt" / SLUG / f"{SLUG}.ipynb", as_version=4)
+    flooded = nbformat.read(
+        course / "autograded" / "ignores-interrupt" / SLUG / f"{SLUG}.ipynb", as_version=4
+    )
     assert len(nbformat.writes(flooded)) < 3_000_000
     assert "output truncated by the grader" in nbformat.writes(flooded)
 
@@ -157,10 +177,17 @@ def _malformed(course: Path) -> None:
     (folder / f"{SLUG}.ipynb").write_text('{"cells": [ this is not json')
     folder = add_submission(course, SLUG, "wrong-name", good)
     (folder / f"{SLUG}.ipynb").rename(folder / "my-homework.ipynb")
-    for student, change in (("deleted-cell", "delete"), ("duplicated-cell", "duplicate"), ("retyped-cell", "retype")):
+    for student, change in (
+        ("deleted-cell", "delete"),
+        ("duplicated-cell", "duplicate"),
+        ("retyped-cell", "retype"),
+    ):
         nb = perfect(course)
-        index = next(i for i, c in enumerate(nb.cells)
-                     if c.metadata.get("nbgrader", {}).get("grade_id") == "q2-double-tests")
+        index = next(
+            i
+            for i, c in enumerate(nb.cells)
+            if c.metadata.get("nbgrader", {}).get("grade_id") == "q2-double-tests"
+        )
         if change == "delete":
             del nb.cells[index]
         elif change == "duplicate":
@@ -182,14 +209,19 @@ def test_malformed_submissions_get_a_reason_and_the_batch_goes_on(tmp_path):
     loaded = load_course(course)
     outcomes = {o.student: o for o in autograde(loaded, SLUG, workers=2, limits=LIMITS, progress=False)}
     assert outcomes["perfect"].score == MAX_SCORE
-    assert outcomes["bad-json"].status == "failed" and "not a readable notebook" in outcomes["bad-json"].reason
+    assert (
+        outcomes["bad-json"].status == "failed" and "not a readable notebook" in outcomes["bad-json"].reason
+    )
     assert outcomes["wrong-name"].status == "failed" and "my-homework.ipynb" in outcomes["wrong-name"].reason
     # a deleted test cell: graded, its points lost, the cause in the notes
     deleted = outcomes["deleted-cell"]
     assert deleted.status == "graded" and "was deleted" in " ".join(deleted.notes), deleted
     assert deleted.score == DELETED_CELL_SCORE, deleted
     # a copied or retyped grade cell cannot be graded as submitted: failed, with the cause, no score
-    for student, cause in (("duplicated-cell", "appears more than once"), ("retyped-cell", "damaged nbgrader metadata")):
+    for student, cause in (
+        ("duplicated-cell", "appears more than once"),
+        ("retyped-cell", "damaged nbgrader metadata"),
+    ):
         outcome = outcomes[student]
         assert outcome.status == "failed" and outcome.score is None and cause in outcome.reason, outcome
     rows = export_grades(loaded)
@@ -209,19 +241,40 @@ def _course_grade(course: Path, *args: str, timeout: float = 900) -> subprocess.
     script = Path(sys.executable).parent / "course-grade"
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.grading.cli"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([*command, "--course-root", str(course), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [*command, "--course-root", str(course), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def _as_student(home: Path, exchange: Path, course_id: str, *args: str) -> None:
     """nbgrader as a learner runs it: in their own folder, with the course's exchange and their id."""
     (home / ".jupyter").mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-    env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"), PYTHONWARNINGS="ignore",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args, f"--Exchange.root={exchange}",
-                           f"--CourseDirectory.course_id={course_id}"], cwd=home, env=env, capture_output=True,
-                          text=True, timeout=600)
+    env.update(
+        HOME=str(home),
+        JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
+        PYTHONWARNINGS="ignore",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            *args,
+            f"--Exchange.root={exchange}",
+            f"--CourseDirectory.course_id={course_id}",
+        ],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
@@ -249,7 +302,8 @@ def test_course_grade_runs_the_whole_term_from_release_to_export(tmp_path):
     shutil.copyfile(TINY_SOURCE, course / "source" / SLUG / f"{SLUG}.ipynb")
     (course / "nbgrader_config.py").write_text(
         course_config_text(course)
-        + f"c.CourseDirectory.course_id = {course_id!r}\nc.Exchange.root = {str(exchange)!r}\n")
+        + f"c.CourseDirectory.course_id = {course_id!r}\nc.Exchange.root = {str(exchange)!r}\n"
+    )
     limits = ["--workers", "2", "--cell-timeout", "20", "--notebook-timeout", "120", "--memory-mb", "1536"]
 
     # release: the student version, without solutions or hidden tests, published to the exchange
@@ -260,8 +314,10 @@ def test_course_grade_runs_the_whole_term_from_release_to_export(tmp_path):
     assert (exchange / course_id / "outbound" / SLUG / f"{SLUG}.ipynb").is_file()
 
     # two learners hand in through the exchange; two more arrive as an LMS download (one is broken)
-    right = {gid: strip_solution_markers(c.source)
-             for gid, c in answer_cells(nbformat.read(TINY_SOURCE, as_version=4)).items()}
+    right = {
+        gid: strip_solution_markers(c.source)
+        for gid, c in answer_cells(nbformat.read(TINY_SOURCE, as_version=4)).items()
+    }
     _hand_in(tmp_path / "homes" / "alice", exchange, course_id, "alice", right)
     _hand_in(tmp_path / "homes" / "bob", exchange, course_id, "bob", WRONG_ANSWERS)
     downloads = tmp_path / "downloads"
@@ -269,9 +325,14 @@ def test_course_grade_runs_the_whole_term_from_release_to_export(tmp_path):
     with zipfile.ZipFile(downloads / "submissions.zip", "w") as archive:
         archive.writestr(f"carol_10003_{SLUG}.ipynb", nbformat.writes(perfect(course)))
         archive.writestr(f"dave_10004_{SLUG}.ipynb", '{"cells": [ this is not a notebook')
-    roster = subprocess.run([sys.executable, "-m", "nbgrader", "db", "student", "add", "erin"], cwd=course,
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    roster = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "db", "student", "add", "erin"],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+    )
     assert roster.returncode == 0, roster.stderr[-2000:]  # erin is enrolled but never hands anything in
 
     done = _course_grade(course, "collect", SLUG)
@@ -311,8 +372,16 @@ def test_course_grade_runs_the_whole_term_from_release_to_export(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     rows = _export(tmp_path / "grades.csv")
     assert set(rows) == {"alice", "bob", "carol", "dave", "erin"}
-    assert {s: float(rows[s]["score"]) for s in ("alice", "bob", "carol")} == {"alice": 5.0, "bob": 1.5, "carol": 5.0}
-    assert rows["dave"]["score"] == "" and rows["dave"]["status"] == "failed" and "not a readable" in rows["dave"]["reason"]
+    assert {s: float(rows[s]["score"]) for s in ("alice", "bob", "carol")} == {
+        "alice": 5.0,
+        "bob": 1.5,
+        "carol": 5.0,
+    }
+    assert (
+        rows["dave"]["score"] == ""
+        and rows["dave"]["status"] == "failed"
+        and "not a readable" in rows["dave"]["reason"]
+    )
     assert rows["erin"]["score"] == "" and rows["erin"]["reason"] == "no submission"
     assert all(rows[s]["sandboxed"] == "yes" for s in ("alice", "bob", "carol", "dave"))
 
@@ -325,8 +394,12 @@ def test_course_grade_runs_the_whole_term_from_release_to_export(tmp_path):
     assert (course / "feedback" / "erin" / SLUG / f"{SLUG}.html").is_file()
     rows = _export(tmp_path / "all.csv")
     assert {s: (r["score"], r["reason"] if not r["score"] else "") for s, r in rows.items()} == {
-        "alice": ("5.0", ""), "bob": ("1.5", ""), "carol": ("5.0", ""), "erin": ("4.0", ""),
-        "dave": ("", rows["dave"]["reason"])}
+        "alice": ("5.0", ""),
+        "bob": ("1.5", ""),
+        "carol": ("5.0", ""),
+        "erin": ("4.0", ""),
+        "dave": ("", rows["dave"]["reason"]),
+    }
     assert "not a readable" in rows["dave"]["reason"]
 
 
@@ -335,8 +408,9 @@ def test_unsandboxed_grading_is_said_in_the_export(tmp_path):
     add_submission(course, SLUG, "perfect", perfect(course))
     loaded = load_course(course)
     messages: list[str] = []
-    outcomes = autograde(loaded, SLUG, workers=1, unsandboxed=True, limits=LIMITS, progress=False,
-                         log=messages.append)
+    outcomes = autograde(
+        loaded, SLUG, workers=1, unsandboxed=True, limits=LIMITS, progress=False, log=messages.append
+    )
     assert outcomes[0].score == MAX_SCORE and not outcomes[0].sandboxed
     assert any("UNSANDBOXED" in m for m in messages)
     assert "UNSANDBOXED" in summary_table(outcomes)
@@ -356,10 +430,16 @@ def test_a_grading_worker_that_fails_or_overruns_is_reported_and_replaced(tmp_pa
         first = worker.proc
         code, log = worker.autograde(course, SLUG, "perfect", {}, timeout=0.5)
         assert code == -1 and "did not finish within 0.5 s" in log and worker.proc is None
-        settings = {"SandboxedExecute": {"timeout": LIMITS.cell_timeout, "notebook_timeout": LIMITS.notebook_timeout}}
+        settings = {
+            "SandboxedExecute": {"timeout": LIMITS.cell_timeout, "notebook_timeout": LIMITS.notebook_timeout}
+        }
         code, log = worker.autograde(course, SLUG, "perfect", settings, timeout=600)
         assert code == 0, log
         assert worker.proc is not None and worker.proc is not first
     finally:
         worker.stop()
-    assert scores_in(course)["perfect"] == {"q1-answer-tests": 1.0, "q2-double-tests": 2.0, "q3-vowels-tests": 2.0}
+    assert scores_in(course)["perfect"] == {
+        "q1-answer-tests": 1.0,
+        "q2-double-tests": 2.0,
+        "q3-vowels-tests": 2.0,
+    }

@@ -269,8 +269,10 @@ def test_a_cell_over_the_time_limit_is_stopped_as_the_grader_stops_it(tmp_path, 
     assert code == 1
     assert time.monotonic() - started < 100  # stopped at the limit, not after the two minutes
     # like the grader: the cell is interrupted at the limit, the notebook goes on, its question fails
-    assert ("Cell 8 (Question 2: the spam share among the votes (1 point)) raised CellTimeoutError: the cell "
-            "ran longer than 5 s") in out
+    assert (
+        "Cell 8 (Question 2: the spam share among the votes (1 point)) raised CellTimeoutError: the cell "
+        "ran longer than 5 s"
+    ) in out
     assert "Visible checks that fail (1 of" in out and "[q2-spam-share-tests]" in out
 
 

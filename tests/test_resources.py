@@ -151,7 +151,9 @@ def test_the_command_line_is_idempotent_and_says_so(data_dir, mirror):
     assert "fetched" in first.stdout
     second = subprocess.run(command, env=env, capture_output=True, text=True)
     assert second.returncode == 0 and "Nothing to do" in second.stdout
-    verify = subprocess.run([sys.executable, "-m", "labeling_labs", "verify"], env=env, capture_output=True, text=True)
+    verify = subprocess.run(
+        [sys.executable, "-m", "labeling_labs", "verify"], env=env, capture_output=True, text=True
+    )
     assert verify.returncode == 0 and "present and verified" in verify.stdout
 
 

@@ -62,7 +62,6 @@ def slugs(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in base.iterdir() if (p / f"{p.name}.ipynb").is_file())
 
 
-
 def nbgrader_command(*args: str) -> list[str]:
     """The command line that runs nbgrader with this interpreter (the course's environment)."""
     return [sys.executable, "-m", "nbgrader", *args]
@@ -158,7 +157,9 @@ def make_course(
     return course_dir
 
 
-def add_submission(course_dir: Path, slug: str, student: str, nb: NotebookNode, timestamp: str | None = None) -> Path:
+def add_submission(
+    course_dir: Path, slug: str, student: str, nb: NotebookNode, timestamp: str | None = None
+) -> Path:
     """Place ``nb`` as ``student``'s submission of ``slug`` in ``course_dir`` (as ``nbgrader collect`` would)."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", student) or student.startswith("."):
         raise ValueError(f"A student id must be letters, digits, '.', '_' or '-', not {student!r}.")
@@ -167,5 +168,3 @@ def add_submission(course_dir: Path, slug: str, student: str, nb: NotebookNode, 
     nbformat.write(nb, folder / f"{slug}.ipynb")
     (folder / "timestamp.txt").write_text((timestamp or SUBMISSION_TIMESTAMP) + "\n")
     return folder
-
-

@@ -64,8 +64,26 @@ _BLOCKS = {
     "mark-scheme": ("### BEGIN MARK SCHEME", "### END MARK SCHEME"),
 }
 _TEXT_SUFFIXES = {
-    ".ipynb", ".py", ".md", ".txt", ".html", ".htm", ".js", ".json", ".csv", ".tex", ".rst", ".xml", ".svg", ".yml",
-    ".yaml", ".cfg", ".toml", ".ini", ".css", ".map",
+    ".ipynb",
+    ".py",
+    ".md",
+    ".txt",
+    ".html",
+    ".htm",
+    ".js",
+    ".json",
+    ".csv",
+    ".tex",
+    ".rst",
+    ".xml",
+    ".svg",
+    ".yml",
+    ".yaml",
+    ".cfg",
+    ".toml",
+    ".ini",
+    ".css",
+    ".map",
 }
 
 
@@ -170,7 +188,9 @@ def held_out_texts() -> set[str]:
 
     train, dev, valid, test = load_spam_splits()
     public = {_norm(t) for frame in (train, dev, test) for t in frame["text"]}
-    return {t for t in (_norm(text) for text in valid["text"]) if len(t) >= MIN_TEXT_CHARS and t not in public}
+    return {
+        t for t in (_norm(text) for text in valid["text"]) if len(t) >= MIN_TEXT_CHARS and t not in public
+    }
 
 
 _TAG = re.compile(r"<[^>]+>")
@@ -207,7 +227,9 @@ def _files(paths) -> list[Path]:
         if base.is_file():
             found.append(base)
         elif base.is_dir():
-            found.extend(p for p in sorted(base.rglob("*")) if p.is_file() and ".ipynb_checkpoints" not in p.parts)
+            found.extend(
+                p for p in sorted(base.rglob("*")) if p.is_file() and ".ipynb_checkpoints" not in p.parts
+            )
     return found
 
 
@@ -238,17 +260,28 @@ def find_leaks(
         flat = _norm(text.replace("\\n", " "))
         quoted = sorted(t for t in texts if t in flat)
         if len(quoted) > MAX_HELD_OUT_TEXTS:
-            leaks.append(Leak(str(path), "held-out-labels", f"{len(quoted)} valid-split comments, e.g. {quoted[0]}",
-                              "the valid split"))
+            leaks.append(
+                Leak(
+                    str(path),
+                    "held-out-labels",
+                    f"{len(quoted)} valid-split comments, e.g. {quoted[0]}",
+                    "the valid split",
+                )
+            )
     return leaks
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.authoring.leaks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder.authoring.leaks", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("paths", nargs="+", help="files or folders learners can download")
     parser.add_argument("--solutions-dir", default=str(REPO_ROOT / "solutions"))
-    parser.add_argument("--chapters-dir", default=str(REPO_ROOT / "book"),
-                        help="the book's chapter sources: solution lines they show are taught, not secret")
+    parser.add_argument(
+        "--chapters-dir",
+        default=str(REPO_ROOT / "book"),
+        help="the book's chapter sources: solution lines they show are taught, not secret",
+    )
     args = parser.parse_args(argv)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:

@@ -90,7 +90,9 @@ def diff_trees(committed: Path, fresh: Path, label: str, context_lines: int = 12
         except UnicodeDecodeError:
             problems.append(f"{label}/{name}: binary file differs")
             continue
-        diff = list(difflib.unified_diff(old, new, f"committed {name}", f"generated {name}", lineterm="", n=1))
+        diff = list(
+            difflib.unified_diff(old, new, f"committed {name}", f"generated {name}", lineterm="", n=1)
+        )
         shown = diff[:context_lines]
         more = len(diff) - len(shown)
         problems.append(
@@ -112,9 +114,13 @@ def check(slug_list: list[str] | None = None, root: Path = REPO_ROOT) -> list[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.authoring.release", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder.authoring.release", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("slugs", nargs="*", help="assignments to regenerate (default: all under solutions/)")
-    parser.add_argument("--check", action="store_true", help="fail if exercises/ differs from a fresh release")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if exercises/ differs from a fresh release"
+    )
     args = parser.parse_args(argv)
     known = slugs()
     unknown = [s for s in args.slugs if s not in known]
@@ -123,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         problems = check(args.slugs or None)
         if problems:
-            print("exercises/ is out of date; run `python -m autograder.authoring.release` and commit:", file=sys.stderr)
+            print(
+                "exercises/ is out of date; run `python -m autograder.authoring.release` and commit:",
+                file=sys.stderr,
+            )
             for problem in problems:
                 print(f"  {problem}", file=sys.stderr)
             return 1

@@ -99,7 +99,11 @@ def _same(a: Any, b: Any) -> bool:
         import numpy as np
 
         if isinstance(a, np.ndarray):
-            return isinstance(b, np.ndarray) and a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+            return (
+                isinstance(b, np.ndarray)
+                and a.shape == b.shape
+                and bool(np.array_equal(a, b, equal_nan=True))
+            )
         return bool(a == b)
     except Exception:
         return False

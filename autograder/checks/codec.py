@@ -101,20 +101,32 @@ def encode(value: Any, ref: Callable[[Any], int] | None = None, _depth: int = 0)
         if isinstance(value, pd.Series):
             # a data point may also carry fields set as attributes (`x.polarity = ...` on a Series sets an
             # attribute, not an index label): they travel too
-            fields = {k: encode(v, ref, _depth + 1) for k, v in vars(value).items()
-                      if type(k) is str and not k.startswith("_")}
-            return {"$": "series", "name": _encode_key(value.name, ref, _depth),
-                    "index": [encode(v, ref, _depth + 1) for v in value.index.tolist()],
-                    "values": [encode(v, ref, _depth + 1) for v in value.tolist()],
-                    "dtype": str(value.dtype), "fields": fields}
+            fields = {
+                k: encode(v, ref, _depth + 1)
+                for k, v in vars(value).items()
+                if type(k) is str and not k.startswith("_")
+            }
+            return {
+                "$": "series",
+                "name": _encode_key(value.name, ref, _depth),
+                "index": [encode(v, ref, _depth + 1) for v in value.index.tolist()],
+                "values": [encode(v, ref, _depth + 1) for v in value.tolist()],
+                "dtype": str(value.dtype),
+                "fields": fields,
+            }
         if isinstance(value, pd.DataFrame):
             columns = list(value.columns)
-            return {"$": "frame", "columns": [encode(c, ref, _depth + 1) for c in columns],
-                    "index": [encode(v, ref, _depth + 1) for v in value.index.tolist()],
-                    "index_name": _encode_key(value.index.name, ref, _depth),
-                    "data": [[encode(v, ref, _depth + 1) for v in value.iloc[:, i].tolist()]
-                             for i in range(len(columns))],
-                    "dtypes": [str(t) for t in value.dtypes]}
+            return {
+                "$": "frame",
+                "columns": [encode(c, ref, _depth + 1) for c in columns],
+                "index": [encode(v, ref, _depth + 1) for v in value.index.tolist()],
+                "index_name": _encode_key(value.index.name, ref, _depth),
+                "data": [
+                    [encode(v, ref, _depth + 1) for v in value.iloc[:, i].tolist()]
+                    for i in range(len(columns))
+                ],
+                "dtypes": [str(t) for t in value.dtypes],
+            }
     if type(value) is list:
         return [encode(v, ref, _depth + 1) for v in value]
     if type(value) is tuple:
@@ -124,8 +136,10 @@ def encode(value: Any, ref: Callable[[Any], int] | None = None, _depth: int = 0)
     if type(value) is dict:
         if all(type(k) is str and not k.startswith("$") for k in value):
             return {k: encode(v, ref, _depth + 1) for k, v in value.items()}
-        return {"$": "dict", "items": [[encode(k, ref, _depth + 1), encode(v, ref, _depth + 1)]
-                                       for k, v in value.items()]}
+        return {
+            "$": "dict",
+            "items": [[encode(k, ref, _depth + 1), encode(v, ref, _depth + 1)] for k, v in value.items()],
+        }
     if type(value) is bytes:
         return {"$": "bytes", "b64": base64.b64encode(value).decode()}
     if ref is None:
@@ -144,14 +158,27 @@ def _encode_array(array, ref, depth: int) -> dict:
     np, _ = _numpy_pandas()
     if array.dtype.names:  # a record array (snorkel's slice matrix)
         fields = [[name, array.dtype.fields[name][0].str] for name in array.dtype.names]
-        return {"$": "records", "fields": fields, "shape": list(array.shape),
-                "data": [[encode(row[name], ref, depth + 1) for name in array.dtype.names]
-                         for row in array.reshape(-1)]}
+        return {
+            "$": "records",
+            "fields": fields,
+            "shape": list(array.shape),
+            "data": [
+                [encode(row[name], ref, depth + 1) for name in array.dtype.names] for row in array.reshape(-1)
+            ],
+        }
     if array.dtype.kind in ARRAY_KINDS:
-        return {"$": "ndarray", "dtype": array.dtype.str, "shape": list(array.shape),
-                "data": [encode(v, ref, depth + 1) for v in array.reshape(-1).tolist()]}
-    return {"$": "ndarray", "dtype": "object", "shape": list(array.shape),
-            "data": [encode(v, ref, depth + 1) for v in array.reshape(-1).tolist()]}
+        return {
+            "$": "ndarray",
+            "dtype": array.dtype.str,
+            "shape": list(array.shape),
+            "data": [encode(v, ref, depth + 1) for v in array.reshape(-1).tolist()],
+        }
+    return {
+        "$": "ndarray",
+        "dtype": "object",
+        "shape": list(array.shape),
+        "data": [encode(v, ref, depth + 1) for v in array.reshape(-1).tolist()],
+    }
 
 
 def dumps(value: Any, ref: Callable[[Any], int] | None = None) -> str:
@@ -237,8 +264,13 @@ def decode(data: Any, make_ref: Callable[[dict], Any] | None = None, _depth: int
     if tag == "ref":
         if make_ref is None:
             raise CodecError("a handle to a kernel object where plain data was expected")
-        info = {"id": data.get("id"), "type": data.get("type"), "mro": data.get("mro"),
-                "callable": data.get("callable"), "repr": data.get("repr")}
+        info = {
+            "id": data.get("id"),
+            "type": data.get("type"),
+            "mro": data.get("mro"),
+            "callable": data.get("callable"),
+            "repr": data.get("repr"),
+        }
         if type(info["id"]) is not int or type(info["type"]) is not str or type(info["callable"]) is not bool:
             raise CodecError("a malformed handle")
         if type(info["mro"]) is not list or not all(type(m) is str for m in info["mro"]):
@@ -303,8 +335,9 @@ def _decode_records(data: dict, make_ref, depth: int):
     np, _ = _numpy_pandas()
     shape = _shape(data)
     fields = data.get("fields")
-    if type(fields) is not list or not all(type(f) is list and len(f) == 2 and all(type(x) is str for x in f)
-                                           for f in fields):
+    if type(fields) is not list or not all(
+        type(f) is list and len(f) == 2 and all(type(x) is str for x in f) for f in fields
+    ):
         raise CodecError("a record array with malformed fields")
     try:
         dtype = np.dtype([(name, fmt) for name, fmt in fields])
@@ -341,7 +374,9 @@ def _decode_series(data: dict, make_ref, depth: int):
     if len(index) != len(values):
         raise CodecError("a series whose index and values differ in length")
     name = decode(data.get("name"), None, depth + 1)
-    series = pd.Series(values, index=pd.Index(index, dtype=object) if index else None, name=name, dtype=object)
+    series = pd.Series(
+        values, index=pd.Index(index, dtype=object) if index else None, name=name, dtype=object
+    )
     series = _with_dtype(series, data.get("dtype"))
     fields = data.get("fields") or {}
     if type(fields) is not dict:
@@ -366,7 +401,9 @@ def _decode_frame(data: dict, make_ref, depth: int):
         values = _decode_list(column, make_ref, depth, "frame column")
         if len(values) != len(index):
             raise CodecError("a frame column whose length differs from the index")
-        series.append(_with_dtype(pd.Series(values, dtype=object), dtypes[position] if position < len(dtypes) else None))
+        series.append(
+            _with_dtype(pd.Series(values, dtype=object), dtypes[position] if position < len(dtypes) else None)
+        )
     frame = pd.concat(series, axis=1) if series else pd.DataFrame(index=range(len(index)))
     frame.columns = pd.Index(columns, dtype=object) if columns else frame.columns
     frame.index = pd.Index(index)

@@ -95,7 +95,9 @@ def is_stub(value: Any) -> bool:
 def require_answer(value: Any, name: str) -> Any:
     """Return ``value``, or raise :class:`NotAnswered` if it is still the stub."""
     if is_stub(value):
-        raise NotAnswered(f"Not answered yet: `{name}` is still the placeholder. Write your answer in the cell above.")
+        raise NotAnswered(
+            f"Not answered yet: `{name}` is still the placeholder. Write your answer in the cell above."
+        )
     return value
 
 
@@ -151,10 +153,15 @@ def call_safely(func: Callable, *args: Any, name: str, about: str = "") -> Any:
         raise
     except Exception as error:
         where = f" on {about}" if about else ""
-        kind, message = (error.type_name, error.message) if isinstance(error, LearnerError) else (
-            type(error).__name__, str(error))
+        kind, message = (
+            (error.type_name, error.message)
+            if isinstance(error, LearnerError)
+            else (type(error).__name__, str(error))
+        )
         if kind == "KeyboardInterrupt":
-            raise CheckFailed(f"`{name}` ran too long{where} and was stopped. Does it loop forever?") from None
+            raise CheckFailed(
+                f"`{name}` ran too long{where} and was stopped. Does it loop forever?"
+            ) from None
         raise CheckFailed(f"`{name}` raised {kind}: {show(message)}{where}.") from None
 
 
@@ -181,8 +188,11 @@ def unchanged_after(func: Callable, point: Any, *, name: str) -> Any:
     before = copy.deepcopy(point)
     result = call_safely(func, point, name=name, about=f"the data point {show(point)}")
     same = _same_point(before, point)
-    expect(same, f"`{name}` changed the data point it was given. Work on a copy instead, "
-                 "for example `x = x.copy()` or build a new point.")
+    expect(
+        same,
+        f"`{name}` changed the data point it was given. Work on a copy instead, "
+        "for example `x = x.copy()` or build a new point.",
+    )
     return result
 
 
@@ -226,7 +236,9 @@ def held_out_split():
     """
     import os
 
-    return _held_out(os.environ.get("COURSE_HELD_OUT", ""), os.environ.get("COURSE_HELD_OUT_SHA256", "")).copy()
+    return _held_out(
+        os.environ.get("COURSE_HELD_OUT", ""), os.environ.get("COURSE_HELD_OUT_SHA256", "")
+    ).copy()
 
 
 @contextlib.contextmanager

@@ -50,8 +50,22 @@ VOTE_NAMES = {ABSTAIN: "ABSTAIN", HAM: "HAM", SPAM: "SPAM"}
 #: Fields of a data point as the course's splits have them (``label`` deliberately absent).
 POINT_FIELDS = ("author", "date", "text", "video")
 #: Calls that mean an LF reads data instead of applying a rule.
-DATA_READERS = {"open", "read_csv", "read_table", "read_json", "read_parquet", "read_excel", "load_spam_splits",
-                "load_video", "loadtxt", "genfromtxt", "read_text", "read_bytes", "urlopen", "get"}
+DATA_READERS = {
+    "open",
+    "read_csv",
+    "read_table",
+    "read_json",
+    "read_parquet",
+    "read_excel",
+    "load_spam_splits",
+    "load_video",
+    "loadtxt",
+    "genfromtxt",
+    "read_text",
+    "read_bytes",
+    "urlopen",
+    "get",
+}
 #: More string literals than this, each at least LONG_LITERAL characters long, look like memorised comments.
 MAX_LONG_LITERALS = 3
 LONG_LITERAL = 30
@@ -115,11 +129,16 @@ def check_votes(lf: Any, cases: Iterable[tuple], name: str) -> int:
 def check_name(lf: Any, expected: str, name: str) -> None:
     """Check the LF's ``name`` (what LFAnalysis shows): it should be ``expected``."""
     actual = getattr(lf, "name", None)
-    expect(actual == expected, f"`{name}` is named {show(actual)}. Its name should be {expected!r}: "
-                               "LFAnalysis and the label model refer to an LF by its name.")
+    expect(
+        actual == expected,
+        f"`{name}` is named {show(actual)}. Its name should be {expected!r}: "
+        "LFAnalysis and the label model refer to an LF by its name.",
+    )
 
 
-def apply_lfs_safely(lfs: Sequence[Any], frame: pd.DataFrame, names: Sequence[str] | None = None) -> np.ndarray:
+def apply_lfs_safely(
+    lfs: Sequence[Any], frame: pd.DataFrame, names: Sequence[str] | None = None
+) -> np.ndarray:
     """The label matrix of ``lfs`` on ``frame`` without its labels, built with a message per failing call.
 
     Calls each LF on each row like ``PandasLFApplier`` does, but an exception or a
@@ -127,7 +146,11 @@ def apply_lfs_safely(lfs: Sequence[Any], frame: pd.DataFrame, names: Sequence[st
     LF and the comment.
     """
     points = [row for _, row in without_labels(frame).iterrows()]
-    names = list(names) if names is not None else [str(getattr(lf, "name", f"lfs[{j}]")) for j, lf in enumerate(lfs)]
+    names = (
+        list(names)
+        if names is not None
+        else [str(getattr(lf, "name", f"lfs[{j}]")) for j, lf in enumerate(lfs)]
+    )
     matrix = np.full((len(points), len(lfs)), ABSTAIN, dtype=int)
     for j, lf in enumerate(lfs):
         votes = call_each(lf, points, name=names[j], about=_about_comment)
@@ -142,14 +165,22 @@ def _about_comment(point: Any) -> str:
 
 def check_label_matrix(L: Any, name: str, *, rows: int, columns: int) -> np.ndarray:
     """Check that ``L`` is a 2-D integer array of the given shape holding only ABSTAIN, HAM and SPAM."""
-    expect(isinstance(L, np.ndarray), f"`{name}` is a {type(L).__name__}, not a NumPy array. "
-                                      "PandasLFApplier's `apply` returns the label matrix as an array.")
-    expect(L.ndim == 2 and L.shape == (rows, columns),
-           f"`{name}` has shape {L.shape}. A label matrix has one row per data point and one column per LF "
-           f"(here {rows} x {columns}).")
+    expect(
+        isinstance(L, np.ndarray),
+        f"`{name}` is a {type(L).__name__}, not a NumPy array. "
+        "PandasLFApplier's `apply` returns the label matrix as an array.",
+    )
+    expect(
+        L.ndim == 2 and L.shape == (rows, columns),
+        f"`{name}` has shape {L.shape}. A label matrix has one row per data point and one column per LF "
+        f"(here {rows} x {columns}).",
+    )
     expect(bool(np.issubdtype(L.dtype, np.integer)), f"`{name}` holds {L.dtype} values; labels are integers.")
     extra = sorted(set(np.unique(L).tolist()) - set(VOTE_NAMES))
-    expect(not extra, f"`{name}` holds {show(extra)}; a label matrix holds only -1 (ABSTAIN), 0 (HAM) and 1 (SPAM).")
+    expect(
+        not extra,
+        f"`{name}` holds {show(extra)}; a label matrix holds only -1 (ABSTAIN), 0 (HAM) and 1 (SPAM).",
+    )
     return L
 
 
@@ -206,26 +237,47 @@ def memorisation_reasons(lf: Any, name: str) -> list[str]:
     reasons = []
     source = _source_of(func)
     if source is None:
-        reasons.append(f"the source of `{name}` cannot be read, so it cannot be checked for memorised comments")
+        reasons.append(
+            f"the source of `{name}` cannot be read, so it cannot be checked for memorised comments"
+        )
     else:
         try:
             tree = ast.parse(source)
         except SyntaxError:
             tree = None
         if tree is not None:
-            readers = sorted({n for node in ast.walk(tree) if isinstance(node, ast.Call)
-                              if (n := _called_name(node)) in DATA_READERS - {"get"}})
+            readers = sorted(
+                {
+                    n
+                    for node in ast.walk(tree)
+                    if isinstance(node, ast.Call)
+                    if (n := _called_name(node)) in DATA_READERS - {"get"}
+                }
+            )
             if readers:
-                reasons.append(f"`{name}` calls {', '.join(readers)}: an LF states a rule, it does not read data")
-            long_literals = [node.value for node in ast.walk(tree)
-                             if isinstance(node, ast.Constant) and isinstance(node.value, str)
-                             and len(node.value) >= LONG_LITERAL and not _is_docstring(tree, node)]
+                reasons.append(
+                    f"`{name}` calls {', '.join(readers)}: an LF states a rule, it does not read data"
+                )
+            long_literals = [
+                node.value
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and len(node.value) >= LONG_LITERAL
+                and not _is_docstring(tree, node)
+            ]
             if len(long_literals) > MAX_LONG_LITERALS:
-                reasons.append(f"`{name}` holds {len(long_literals)} long string literals, "
-                               f"such as {show(long_literals[0], 50)}: that is a list of comments, not a rule")
-            collections = [node for node in ast.walk(tree) if isinstance(node, ast.List | ast.Set | ast.Tuple)
-                           and sum(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
-                           > MAX_STRINGS]
+                reasons.append(
+                    f"`{name}` holds {len(long_literals)} long string literals, "
+                    f"such as {show(long_literals[0], 50)}: that is a list of comments, not a rule"
+                )
+            collections = [
+                node
+                for node in ast.walk(tree)
+                if isinstance(node, ast.List | ast.Set | ast.Tuple)
+                and sum(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+                > MAX_STRINGS
+            ]
             if collections:
                 reasons.append(f"`{name}` holds a literal collection of more than {MAX_STRINGS} strings")
     resources = getattr(lf, "_resources", {}) or {}
@@ -239,8 +291,10 @@ def memorisation_reasons(lf: Any, name: str) -> list[str]:
             if inspect.ismodule(value) or callable(value):
                 continue
             if _count_strings(value) > MAX_STRINGS:
-                reasons.append(f"`{name}` uses {key!r} ({where}), which holds more than "
-                               f"{MAX_STRINGS} strings: a lookup table of comments, not a rule")
+                reasons.append(
+                    f"`{name}` uses {key!r} ({where}), which holds more than "
+                    f"{MAX_STRINGS} strings: a lookup table of comments, not a rule"
+                )
     return reasons
 
 
@@ -298,6 +352,8 @@ def lookup_reasons(lf: Any, name: str, frame: pd.DataFrame | None = None) -> lis
     same = np.array([a == b for a, b in zip(again, expected, strict=True)]).reshape(len(voted), len(FILLERS))
     kept = sorted(same.mean(axis=0))[len(FILLERS) // 2]
     if kept < MIN_KEPT_VOTES:
-        return [f"`{name}` keeps only {kept:.0%} of its votes when a filler word is added to held-out comments "
-                "it votes on: it looks comments up instead of stating a rule"]
+        return [
+            f"`{name}` keeps only {kept:.0%} of its votes when a filler word is added to held-out comments "
+            "it votes on: it looks comments up instead of stating a rule"
+        ]
     return []

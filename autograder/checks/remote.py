@@ -144,8 +144,14 @@ class _Handle:
 
 
 def _call_remote(number: int, args: tuple, kwargs: dict) -> Any:
-    reply = _ask({"op": "call", "ref": number, "args": [_arg(a) for a in args],
-                  "kwargs": {k: _arg(v) for k, v in kwargs.items()}})
+    reply = _ask(
+        {
+            "op": "call",
+            "ref": number,
+            "args": [_arg(a) for a in args],
+            "kwargs": {k: _arg(v) for k, v in kwargs.items()},
+        }
+    )
     return _value(reply, args, kwargs)
 
 
@@ -198,8 +204,9 @@ class Remote(_Handle):
         return _call_remote(self._course_handle, args, kwargs)
 
     def _dunder(self, name: str, *args: Any) -> Any:
-        return _value(_ask({"op": "dunder", "ref": self._course_handle, "name": name,
-                            "args": [_arg(a) for a in args]}))
+        return _value(
+            _ask({"op": "dunder", "ref": self._course_handle, "name": name, "args": [_arg(a) for a in args]})
+        )
 
     def __len__(self) -> int:
         value = self._dunder("len")
@@ -376,8 +383,14 @@ def kernel_side(func: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _CHANNEL is None:
             return func(*args, **kwargs)
-        reply = _ask({"op": "kernel", "path": path, "args": [_arg(a) for a in args],
-                      "kwargs": {k: _arg(v) for k, v in kwargs.items()}})
+        reply = _ask(
+            {
+                "op": "kernel",
+                "path": path,
+                "args": [_arg(a) for a in args],
+                "kwargs": {k: _arg(v) for k, v in kwargs.items()},
+            }
+        )
         return _value(reply, args, kwargs)
 
     wrapper.__kernel_side__ = func

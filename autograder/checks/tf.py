@@ -90,6 +90,7 @@ __all__ = [
 MIN_SHRINK = 0.3
 MAX_GROWTH = 3.0
 
+
 def require_tf(tf: Any, name: str) -> Any:
     """Check that ``tf`` is answered and a snorkel transformation function (a decorated function)."""
     from snorkel.map.core import BaseMapper

@@ -141,14 +141,21 @@ class Checker:
         try:
             tree = ast.parse(source)
         except SyntaxError as error:
-            return {"outputs": [_error("SyntaxError", str(error))], "problem": f"the test cell does not parse: {error}"}
+            return {
+                "outputs": [_error("SyntaxError", str(error))],
+                "problem": f"the test cell does not parse: {error}",
+            }
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
         try:
             with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-                self._resolve(free_names(ast.Module(body=[*tree.body, *([last] if last else [])], type_ignores=[])))
+                self._resolve(
+                    free_names(ast.Module(body=[*tree.body, *([last] if last else [])], type_ignores=[]))
+                )
                 exec(compile(tree, f"<test cell {index}>", "exec"), self.namespace)
                 if last is not None:
-                    result = eval(compile(ast.Expression(last.value), f"<test cell {index}>", "eval"), self.namespace)
+                    result = eval(
+                        compile(ast.Expression(last.value), f"<test cell {index}>", "eval"), self.namespace
+                    )
         except (NotAnswered, CheckFailed, AssertionError) as error:
             failure = error
             outputs.append(_error(type(error).__name__, str(error)))
@@ -158,34 +165,55 @@ class Checker:
             problem = f"kernel-died: {error}"
         except remote.LearnerError as error:
             failure = error
-            outputs.append(_error("CheckFailed", f"Your code raised {error.type_name}: {error.message[:300]}"))
+            outputs.append(
+                _error("CheckFailed", f"Your code raised {error.type_name}: {error.message[:300]}")
+            )
         except codec.CodecError as error:
             failure = error
-            outputs.append(_error("CheckFailed", "The notebook's kernel answered the grader with something other "
-                                                 "than plain data, so this check could not be made."))
+            outputs.append(
+                _error(
+                    "CheckFailed",
+                    "The notebook's kernel answered the grader with something other "
+                    "than plain data, so this check could not be made.",
+                )
+            )
             problem = f"the kernel's answer could not be read: {error}"
         except NameError as error:
             failure = error
-            outputs.append(_error("NameError", f"{error}. Did you delete or rename something the question asks for?"))
+            outputs.append(
+                _error("NameError", f"{error}. Did you delete or rename something the question asks for?")
+            )
         except Exception as error:
             failure = error
-            outputs.append(_error("CheckFailed", f"The check could not be completed ({type(error).__name__})."))
+            outputs.append(
+                _error("CheckFailed", f"The check could not be completed ({type(error).__name__}).")
+            )
             problem = "the check raised " + "".join(traceback.format_exception_only(error)).strip()[:500]
         finally:
             with contextlib.suppress(Exception):
                 if self.gone is None:
                     self.ask({"op": "release"})
-        for output in outputs:  # the check's own traceback, for the instructor (feedback shows the message only)
+        for (
+            output
+        ) in outputs:  # the check's own traceback, for the instructor (feedback shows the message only)
             if output["output_type"] == "error" and failure is not None:
-                output["traceback"] = [line.rstrip("\n") for line in traceback.format_exception(failure)][-40:]
+                output["traceback"] = [line.rstrip("\n") for line in traceback.format_exception(failure)][
+                    -40:
+                ]
         text = printed.getvalue()
         if len(text) > MAX_PRINTED:
             text = text[:MAX_PRINTED] + "\n[output truncated by the grader]\n"
         if text:
             outputs.insert(0, {"output_type": "stream", "name": "stdout", "text": text})
         if result is not None and not any(o["output_type"] == "error" for o in outputs):
-            outputs.append({"output_type": "execute_result", "execution_count": None, "metadata": {},
-                            "data": {"text/plain": _plain_repr(result)}})
+            outputs.append(
+                {
+                    "output_type": "execute_result",
+                    "execution_count": None,
+                    "metadata": {},
+                    "data": {"text/plain": _plain_repr(result)},
+                }
+            )
         return {"outputs": outputs, "problem": problem}
 
 

@@ -74,8 +74,12 @@ def cmd_collect(course, args) -> int:
         if not Path(args.zip).is_dir():
             return _fail(f"--zip wants a folder of downloaded files or zips; {args.zip} is not one")
         settings = course.coursedir.config.get("ZipCollectApp", {})
-        archive = (course.root / settings.get("downloaded_directory", "downloaded") / args.assignment
-                   / settings.get("archive_directory", "archive"))
+        archive = (
+            course.root
+            / settings.get("downloaded_directory", "downloaded")
+            / args.assignment
+            / settings.get("archive_directory", "archive")
+        )
         archive.mkdir(parents=True, exist_ok=True)
         for item in Path(args.zip).iterdir():
             target = archive / item.name
@@ -85,24 +89,37 @@ def cmd_collect(course, args) -> int:
                 shutil.copy2(item, target)
         extra = [f"--FileNameCollectorPlugin.named_regexp={args.regexp}"] if args.regexp else []
         if getattr(args, "timestamp_format", None):  # file names carry the time: read it exactly
-            extra += ["--ZipCollectApp.collector_plugin=autograder.grading.lms.LmsFileNameCollector",
-                      f"--LmsFileNameCollector.timestamp_format={args.timestamp_format}",
-                      f"--LmsFileNameCollector.timestamp_timezone={args.timezone}"]
+            extra += [
+                "--ZipCollectApp.collector_plugin=autograder.grading.lms.LmsFileNameCollector",
+                f"--LmsFileNameCollector.timestamp_format={args.timestamp_format}",
+                f"--LmsFileNameCollector.timestamp_timezone={args.timezone}",
+            ]
         return _run(course, "zip_collect", args.assignment, "--force", *extra)
     if _exchange_inbound(course) is None:
-        return _fail("no exchange to collect from (set Exchange.root in nbgrader_config.py, e.g. with "
-                     "COURSE_EXCHANGE), or pass --zip with a folder of downloaded submissions")
+        return _fail(
+            "no exchange to collect from (set Exchange.root in nbgrader_config.py, e.g. with "
+            "COURSE_EXCHANGE), or pass --zip with a folder of downloaded submissions"
+        )
     return _run(course, "collect", args.assignment, "--update")
 
 
 def cmd_autograde(course, args) -> int:
-    limits = SandboxLimits.from_env(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                                    memory_mb=args.memory_mb)
+    limits = SandboxLimits.from_env(
+        cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb
+    )
     try:
-        outcomes = autograde(course, args.assignment, workers=args.workers, unsandboxed=args.unsandboxed or None,
-                             students=args.student or None, limits=limits, progress=not args.no_progress,
-                             held_out=args.held_out, held_out_sha256=args.held_out_sha256,
-                             cluster=args.cluster)
+        outcomes = autograde(
+            course,
+            args.assignment,
+            workers=args.workers,
+            unsandboxed=args.unsandboxed or None,
+            students=args.student or None,
+            limits=limits,
+            progress=not args.no_progress,
+            held_out=args.held_out,
+            held_out_sha256=args.held_out_sha256,
+            cluster=args.cluster,
+        )
     except (SandboxUnavailable, GradingFailure) as error:
         return _fail(str(error))
     except (ValueError, RuntimeError, OSError) as error:
@@ -113,8 +130,11 @@ def cmd_autograde(course, args) -> int:
     print(summary_table(outcomes))
     failed = [o for o in outcomes if o.status != "graded"]
     if failed:
-        print(f"course-grade: {len(failed)} submission(s) could not be graded (no score recorded); the reasons "
-              "are above and in the export", file=sys.stderr)
+        print(
+            f"course-grade: {len(failed)} submission(s) could not be graded (no score recorded); the reasons "
+            "are above and in the export",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -123,35 +143,49 @@ def cmd_feedback(course, args) -> int:
     from autograder.grading.feedback import generate_safe_feedback
 
     try:
-        paths = generate_safe_feedback(course.root, args.assignment, students=args.student or None,
-                                       reveal=args.reveal)
+        paths = generate_safe_feedback(
+            course.root, args.assignment, students=args.student or None, reveal=args.reveal
+        )
     except RuntimeError as error:
         return _fail(f"feedback: {error}")
-    print(f"feedback: {len(paths)} file(s) under {course.coursedir.feedback_directory}/"
-          + (" -- hidden tests REVEALED" if args.reveal else " (hidden tests hidden)"))
+    print(
+        f"feedback: {len(paths)} file(s) under {course.coursedir.feedback_directory}/"
+        + (" -- hidden tests REVEALED" if args.reveal else " (hidden tests hidden)")
+    )
     return 0
 
 
 def cmd_export(course, args) -> int:
     journal = regrade.interrupted_regrade(course)
     if journal is not None:
-        return _fail(f"a regrade started {journal['started']} did not finish; run `course-grade regrade` of that "
-                     "assignment again (it first restores the gradebook) before exporting")
+        return _fail(
+            f"a regrade started {journal['started']} did not finish; run `course-grade regrade` of that "
+            "assignment again (it first restores the gradebook) before exporting"
+        )
     late.refresh_penalties(course)  # manual grades since autograde: the penalty follows the score
     rows = export_grades(course, to=args.to)
     failed = sum(r["status"] in {"failed", "missing", "not graded"} for r in rows)
-    print(f"export: {len(rows)} rows (student x assignment), {failed} without a score"
-          + (f", written to {args.to}" if args.to else ""))
+    print(
+        f"export: {len(rows)} rows (student x assignment), {failed} without a score"
+        + (f", written to {args.to}" if args.to else "")
+    )
     if not args.to:
         for row in rows:
-            print(",".join(str(row[k]) for k in ("student_id", "assignment", "score", "max_score", "status", "reason")))
+            print(
+                ",".join(
+                    str(row[k])
+                    for k in ("student_id", "assignment", "score", "max_score", "status", "reason")
+                )
+            )
     if getattr(args, "canvas", None):
         lms.write_canvas(course, rows, args.canvas)
         print(f"export: Canvas gradebook import written to {args.canvas}")
     if getattr(args, "moodle", None):
         _table, left_out = lms.write_moodle(course, rows, args.moodle, identifier=args.moodle_id)
-        print(f"export: Moodle grade import written to {args.moodle} (identify users by {args.moodle_id})"
-              + (f"; left out, no {args.moodle_id} known: {', '.join(left_out)}" if left_out else ""))
+        print(
+            f"export: Moodle grade import written to {args.moodle} (identify users by {args.moodle_id})"
+            + (f"; left out, no {args.moodle_id} known: {', '.join(left_out)}" if left_out else "")
+        )
     blank = [f"{r['student_id']} ({r['status']})" for r in rows if lms.final_cell(r) == ""]
     if blank and (getattr(args, "canvas", None) or getattr(args, "moodle", None)):
         print("export: no grade (an empty cell, not a zero) for: " + ", ".join(blank))
@@ -168,7 +202,10 @@ def cmd_all(course, args) -> int:
         return graded
     code = cmd_feedback(course, args)
     if code != 0:
-        print("course-grade: feedback failed; the grades are recorded, continuing with the export", file=sys.stderr)
+        print(
+            "course-grade: feedback failed; the grades are recorded, continuing with the export",
+            file=sys.stderr,
+        )
     # some submissions failed to grade (1): their rows say why; the run still says so in its exit code
     return cmd_export(course, args) or code or graded
 
@@ -179,21 +216,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def grading_options(p):
-        p.add_argument("--workers", type=int, default=None, help="submissions graded at once (default: CPU count)")
-        p.add_argument("--unsandboxed", action="store_true",
-                       help="grade WITHOUT isolation where bubblewrap is unavailable (said in the log and export)")
+        p.add_argument(
+            "--workers", type=int, default=None, help="submissions graded at once (default: CPU count)"
+        )
+        p.add_argument(
+            "--unsandboxed",
+            action="store_true",
+            help="grade WITHOUT isolation where bubblewrap is unavailable (said in the log and export)",
+        )
         p.add_argument("--student", action="append", help="grade only this student (repeatable)")
         p.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")
         p.add_argument("--notebook-timeout", type=float, default=None, help="seconds per notebook")
         p.add_argument("--memory-mb", type=int, default=None, help="memory per process in the sandbox")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
-        p.add_argument("--held-out", default=None, metavar="CSV",
-                       help="a private labeled held-out file for the hidden tests (the data set's columns; it "
-                            "stays outside the sandbox); default: SandboxedExecute.held_out or COURSE_HELD_OUT")
-        p.add_argument("--held-out-sha256", default=None, help="the SHA-256 the private held-out file must have")
-        p.add_argument("--cluster", default=None, metavar="ADDRESS",
-                       help="grade on a Dask cluster: a scheduler's address (tcp://host:8786), or local:N for N "
-                            "worker processes on this machine; only this process writes the gradebook")
+        p.add_argument(
+            "--held-out",
+            default=None,
+            metavar="CSV",
+            help="a private labeled held-out file for the hidden tests (the data set's columns; it "
+            "stays outside the sandbox); default: SandboxedExecute.held_out or COURSE_HELD_OUT",
+        )
+        p.add_argument(
+            "--held-out-sha256", default=None, help="the SHA-256 the private held-out file must have"
+        )
+        p.add_argument(
+            "--cluster",
+            default=None,
+            metavar="ADDRESS",
+            help="grade on a Dask cluster: a scheduler's address (tcp://host:8786), or local:N for N "
+            "worker processes on this machine; only this process writes the gradebook",
+        )
 
     p = sub.add_parser("release", help="generate the student version (nbgrader generate_assignment)")
     p.add_argument("assignment")
@@ -204,8 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--zip", help="a folder of downloaded submission files/zips (nbgrader zip_collect)")
     p.add_argument("--regexp", help="FileNameCollectorPlugin.named_regexp for --zip")
-    p.add_argument("--timestamp-format", default=None,
-                   help="strptime format of the regexp's timestamp group, e.g. %%Y-%%m-%%d-%%H-%%M-%%S")
+    p.add_argument(
+        "--timestamp-format",
+        default=None,
+        help="strptime format of the regexp's timestamp group, e.g. %%Y-%%m-%%d-%%H-%%M-%%S",
+    )
     p.add_argument("--timezone", default="UTC", help="time zone of those time stamps (default: UTC)")
     p.set_defaults(func=cmd_collect)
 
@@ -216,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("feedback", help="HTML feedback; hidden tests stay hidden unless --reveal")
     p.add_argument("assignment")
-    p.add_argument("--reveal", action="store_true", help="show hidden tests and full tracebacks (after the deadline)")
+    p.add_argument(
+        "--reveal", action="store_true", help="show hidden tests and full tracebacks (after the deadline)"
+    )
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.set_defaults(func=cmd_feedback)
 
@@ -224,16 +281,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default=None, help="CSV file to write (default: print)")
     p.add_argument("--canvas", default=None, help="also write a file for Canvas's gradebook import")
     p.add_argument("--moodle", default=None, help="also write a file for Moodle's CSV grade import")
-    p.add_argument("--moodle-id", default="email", choices=sorted(lms.MOODLE_IDENTIFIERS),
-                   help="the user field Moodle identifies learners by (default: email)")
+    p.add_argument(
+        "--moodle-id",
+        default="email",
+        choices=sorted(lms.MOODLE_IDENTIFIERS),
+        help="the user field Moodle identifies learners by (default: email)",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("all", help="collect (if set up), autograde, feedback and export")
     p.add_argument("assignment")
     grading_options(p)
-    p.add_argument("--zip", default=None, help="collect from this folder of LMS downloads instead of the exchange")
+    p.add_argument(
+        "--zip", default=None, help="collect from this folder of LMS downloads instead of the exchange"
+    )
     p.add_argument("--regexp", default=None, help="FileNameCollectorPlugin.named_regexp for --zip")
-    p.add_argument("--reveal", action="store_true", help="feedback shows hidden tests too (after the deadline)")
+    p.add_argument(
+        "--reveal", action="store_true", help="feedback shows hidden tests too (after the deadline)"
+    )
     p.add_argument("--to", default="grades.csv", help="CSV file to write (default: grades.csv)")
     p.set_defaults(func=cmd_all)
 

@@ -76,7 +76,11 @@ def nbgrader_env() -> dict[str, str]:
     nbgrader runs ``alembic`` (a script beside the interpreter) when it creates a gradebook, so a
     command called by its path from an unactivated venv works too."""
     bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]), "PYTHONWARNINGS": "ignore"}
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+        "PYTHONWARNINGS": "ignore",
+    }
 
 
 def load_config(root: str | os.PathLike):
@@ -86,7 +90,9 @@ def load_config(root: str | os.PathLike):
     root = Path(root).resolve()
     config_file = root / "nbgrader_config.py"
     if not config_file.is_file():
-        raise FileNotFoundError(f"no nbgrader_config.py in {root}: run from the course folder or pass --course-root")
+        raise FileNotFoundError(
+            f"no nbgrader_config.py in {root}: run from the course folder or pass --course-root"
+        )
     return PyFileConfigLoader(config_file.name, path=str(root)).load_config()
 
 
@@ -124,5 +130,3 @@ def load_course(root: str | os.PathLike | None = None) -> Course:
         config.CourseDirectory.root = str(root)
     coursedir = CourseDirectory(config=config)
     return Course(root=Path(coursedir.root).resolve(), config_file=config_file, coursedir=coursedir)
-
-

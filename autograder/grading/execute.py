@@ -120,8 +120,11 @@ def _setup_sources(nb) -> list[str]:
     """Sources of the locked code cells that are neither answers nor tests (nbgrader restores them)."""
     from nbgrader.utils import is_locked, is_solution
 
-    return [_test_source(c) for c in nb.cells
-            if c.cell_type == "code" and is_locked(c) and not is_solution(c) and not is_test_cell(c)]
+    return [
+        _test_source(c)
+        for c in nb.cells
+        if c.cell_type == "code" and is_locked(c) and not is_solution(c) and not is_test_cell(c)
+    ]
 
 
 def _python(module: str) -> list[str]:
@@ -134,8 +137,15 @@ class _Process:
 
     def __init__(self, cmd: list[str], *, env: dict | None, cwd: str | None, name: str):
         self.name = name
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env, cwd=cwd, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
         self.buffer = b""
         self.closed = False
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
@@ -175,9 +185,16 @@ class _Process:
         _kill_group(self.proc)
 
 
-def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None, limits: SandboxLimits, *,
-                 sandboxed: bool = True, held_out: str = "", held_out_sha256: str = "",
-                 log=None) -> tuple[nbformat.NotebookNode, RunReport]:
+def run_notebook(
+    nb: nbformat.NotebookNode,
+    source_dir: str | os.PathLike | None,
+    limits: SandboxLimits,
+    *,
+    sandboxed: bool = True,
+    held_out: str = "",
+    held_out_sha256: str = "",
+    log=None,
+) -> tuple[nbformat.NotebookNode, RunReport]:
     """Execute ``nb`` (its learner cells in a fresh sandbox whose working folder is a copy of
     ``source_dir``, its test cells in the checker); return the executed notebook and a :class:`RunReport`.
 
@@ -190,7 +207,9 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
         if not ok:
             raise refusal(why)
     report = RunReport(sandboxed=sandboxed)
-    report.isolation = sandbox_status()[1] if sandboxed else "NONE: unsandboxed run (separate process, rlimits only)"
+    report.isolation = (
+        sandbox_status()[1] if sandboxed else "NONE: unsandboxed run (separate process, rlimits only)"
+    )
     executed = copy.deepcopy(nb)
     code_indices = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"]
     tests = [i for i in code_indices if is_test_cell(executed.cells[i])]
@@ -217,15 +236,19 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
             finally:
                 checker.kill()
                 # a finished runner shuts its kernel down and reaps it (so its peak memory is counted)
-                rusage_peak = _reap(runner.proc, grace=15.0 if session is not None and session.finished else 0.0)
+                rusage_peak = _reap(
+                    runner.proc, grace=15.0 if session is not None and session.finished else 0.0
+                )
                 checker.proc.wait()
             report.peak_memory_mb = max(report.peak_memory_mb, group.peak_memory_mb() or 0.0)
             out_of_memory = group.oom_kills() or 0
             report.cgroup = group.describe()
         report.peak_memory_mb = round(max(report.peak_memory_mb, rusage_peak / 1024), 1)
         if failure is not None and out_of_memory and failure[0] in ("kernel-died", "runner-error"):
-            failure = (failure[0], f"{failure[1]} (the notebook's processes together exceeded their "
-                                   f"{limits.memory_mb} MB)")
+            failure = (
+                failure[0],
+                f"{failure[1]} (the notebook's processes together exceeded their {limits.memory_mb} MB)",
+            )
         if session.infrastructure is not None:
             raise GradingFailure(session.infrastructure)
         returned = session.returned
@@ -251,16 +274,36 @@ def run_notebook(nb: nbformat.NotebookNode, source_dir: str | os.PathLike | None
 
 def _start_checker(nb, held_out: str, held_out_sha256: str) -> _Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update({"PYTHONPATH": import_path(), "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
-                "MPLBACKEND": "agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    env.update(
+        {
+            "PYTHONPATH": import_path(),
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "agg",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        }
+    )
     checker = _Process(_python("autograder.grading.checker"), env=env, cwd=None, name="checker")
-    checker.send(CheckerJob(setup=setup_imports(_setup_sources(nb)), held_out=held_out,
-                            held_out_sha256=held_out_sha256).to_dict())
+    checker.send(
+        CheckerJob(
+            setup=setup_imports(_setup_sources(nb)), held_out=held_out, held_out_sha256=held_out_sha256
+        ).to_dict()
+    )
     return checker
 
 
-def _start_runner(nb, tests: list[int], work: Path, etc: Path, uid: int, limits: SandboxLimits,
-                  sandboxed: bool, group: SandboxCgroup) -> _Process:
+def _start_runner(
+    nb,
+    tests: list[int],
+    work: Path,
+    etc: Path,
+    uid: int,
+    limits: SandboxLimits,
+    sandboxed: bool,
+    group: SandboxCgroup,
+) -> _Process:
     inner = _python("autograder.grading.runner")
     if sandboxed:
         cmd = sandbox_command(work, limits, uid=uid, etc_dir=etc, inner=inner, cgroup=group)
@@ -270,17 +313,31 @@ def _start_runner(nb, tests: list[int], work: Path, etc: Path, uid: int, limits:
         prlimit = _prlimit(limits, nproc_base=_process_count(os.getuid())) if shutil.which("prlimit") else []
         cmd = group.wrap(prlimit + inner)
         env = {k: v for k, v in sandbox_env(uid).items() if k not in {"HOME"}}
-        env.update({"HOME": str(work), "TMPDIR": str(work / ".tmp"), "JUPYTER_RUNTIME_DIR": str(work / ".tmp"),
-                    "IPYTHONDIR": str(work / ".tmp" / "ipython"), "MPLCONFIGDIR": str(work / ".tmp"),
-                    "JUPYTER_DATA_DIR": str(work / ".tmp"), "JUPYTER_CONFIG_DIR": str(work / ".tmp"),
-                    "XDG_CACHE_HOME": str(work / ".tmp")})
+        env.update(
+            {
+                "HOME": str(work),
+                "TMPDIR": str(work / ".tmp"),
+                "JUPYTER_RUNTIME_DIR": str(work / ".tmp"),
+                "IPYTHONDIR": str(work / ".tmp" / "ipython"),
+                "MPLCONFIGDIR": str(work / ".tmp"),
+                "JUPYTER_DATA_DIR": str(work / ".tmp"),
+                "JUPYTER_CONFIG_DIR": str(work / ".tmp"),
+                "XDG_CACHE_HOME": str(work / ".tmp"),
+            }
+        )
         (work / ".tmp").mkdir()
         cwd = str(work)
     runner = _Process(cmd, env=env, cwd=cwd, name="runner")
-    job = RunnerJob(notebook=nb, cell_timeout=limits.cell_timeout, notebook_timeout=limits.notebook_timeout,
-                    startup_timeout=limits.startup_timeout, max_output_bytes=limits.max_output_bytes,
-                    files_from=FILES_DIR if sandboxed else "",
-                    packages={name: str(path) for name, path in course_packages().items()}, test_cells=tests)
+    job = RunnerJob(
+        notebook=nb,
+        cell_timeout=limits.cell_timeout,
+        notebook_timeout=limits.notebook_timeout,
+        startup_timeout=limits.startup_timeout,
+        max_output_bytes=limits.max_output_bytes,
+        files_from=FILES_DIR if sandboxed else "",
+        packages={name: str(path) for name, path in course_packages().items()},
+        test_cells=tests,
+    )
     runner.send(job.to_dict())
     return runner
 
@@ -288,8 +345,16 @@ def _start_runner(nb, tests: list[int], work: Path, etc: Path, uid: int, limits:
 class _Session:
     """The grader's side of one run: follows the runner, relays between it and the checker, keeps time."""
 
-    def __init__(self, runner: _Process, checker: _Process, executed, limits: SandboxLimits, report: RunReport,
-                 started: float, tests: list[int]):
+    def __init__(
+        self,
+        runner: _Process,
+        checker: _Process,
+        executed,
+        limits: SandboxLimits,
+        report: RunReport,
+        started: float,
+        tests: list[int],
+    ):
         self.runner, self.checker = runner, checker
         self.executed, self.limits, self.report = executed, limits, report
         self.started = started
@@ -315,17 +380,26 @@ class _Session:
         while True:
             now = time.monotonic()
             if not self.kernel_started and now > startup_deadline:
-                return self._infrastructure(f"the kernel did not start within {self.limits.startup_timeout:g} s")
+                return self._infrastructure(
+                    f"the kernel did not start within {self.limits.startup_timeout:g} s"
+                )
             if not self.checker_ready and now > checker_deadline:
-                return self._infrastructure(f"the checker did not start within {CHECKER_STARTUP:g} s: "
-                                            + self.checker.tail())
+                return self._infrastructure(
+                    f"the checker did not start within {CHECKER_STARTUP:g} s: " + self.checker.tail()
+                )
             if self.notebook_deadline is not None and now > self.notebook_deadline:
-                return ("notebook-timeout", f"the notebook ran longer than its {self.limits.notebook_timeout:g} s limit")
+                return (
+                    "notebook-timeout",
+                    f"the notebook ran longer than its {self.limits.notebook_timeout:g} s limit",
+                )
             if self.cell_deadline is not None and now > self.cell_deadline:
                 if self.checking is not None:
                     return self._check_overrun()
-                return ("cell-timeout", f"cell {self.current} ran longer than {self.limits.cell_timeout:g} s and did "
-                        "not stop when interrupted; the sandbox was killed")
+                return (
+                    "cell-timeout",
+                    f"cell {self.current} ran longer than {self.limits.cell_timeout:g} s and did "
+                    "not stop when interrupted; the sandbox was killed",
+                )
             sources = [p for p in (self.runner, self.checker) if not p.closed]
             ready, _, _ = select.select(sources, [], [], 0.5)
             for source in ready:
@@ -333,12 +407,14 @@ class _Session:
                 if source.closed and source is self.checker:
                     return self._infrastructure("the checker stopped: " + self.checker.tail())
                 for event in events:
-                    outcome = (self._on_runner(event) if source is self.runner else self._on_checker(event))
+                    outcome = self._on_runner(event) if source is self.runner else self._on_checker(event)
                     if outcome is not None:
                         return outcome if outcome != "done" else None
             if self.runner.closed:
                 if not self.kernel_started:
-                    return self._infrastructure("the sandbox or its runner could not start: " + self.runner.tail())
+                    return self._infrastructure(
+                        "the sandbox or its runner could not start: " + self.runner.tail()
+                    )
                 return None
 
     def _infrastructure(self, reason: str):
@@ -358,15 +434,19 @@ class _Session:
         if kind == "started":
             self.kernel_started = True
             report.kernel_startup_seconds = float(event.get("seconds", 0))
-            self.notebook_deadline = (self.started + self.limits.startup_timeout + self.limits.notebook_timeout
-                                      + GRACE_SECONDS)
+            self.notebook_deadline = (
+                self.started + self.limits.startup_timeout + self.limits.notebook_timeout + GRACE_SECONDS
+            )
         elif kind == "cell-start":
             self.current = int(event["index"])
             self.cell_deadline = time.monotonic() + self.limits.cell_timeout + GRACE_SECONDS
         elif kind == "cell":
             index = int(event["index"])
-            if 0 <= index < len(self.executed.cells) and self.executed.cells[index].cell_type == "code" \
-                    and index not in self.tests:
+            if (
+                0 <= index < len(self.executed.cells)
+                and self.executed.cells[index].cell_type == "code"
+                and index not in self.tests
+            ):
                 cell = event.get("cell") or {}
                 # only outputs come back: source and metadata stay the grader's
                 self.executed.cells[index].outputs = [nbformat.from_dict(o) for o in cell.get("outputs", [])]
@@ -415,7 +495,9 @@ class _Session:
         self.cell_deadline = self.check_started + self.limits.cell_timeout + GRACE_SECONDS
         cell = self.executed.cells[index]
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if not self.checker.send({"op": "run", "index": index, "grade_id": grade_id, "source": _test_source(cell)}):
+        if not self.checker.send(
+            {"op": "run", "index": index, "grade_id": grade_id, "source": _test_source(cell)}
+        ):
             self._infrastructure("the checker stopped: " + self.checker.tail())
 
     def _on_checker(self, event: dict):
@@ -433,7 +515,9 @@ class _Session:
             left = max(1.0, (self.cell_deadline or time.monotonic()) - GRACE_SECONDS - time.monotonic())
             request = json.dumps(event.get("request"), allow_nan=True)
             if not self.runner.send({"op": "rpc", "id": self.rpc_count, "request": request, "timeout": left}):
-                return self._kernel_gone("runner-error", "the sandbox stopped during a check: " + self.runner.tail())
+                return self._kernel_gone(
+                    "runner-error", "the sandbox stopped during a check: " + self.runner.tail()
+                )
         elif kind == "verdict":
             return self._verdict(event)
         return None
@@ -441,7 +525,9 @@ class _Session:
     def _verdict(self, event: dict):
         index = int(event.get("index", -1))
         if index != self.checking:
-            return self._infrastructure(f"the checker answered for cell {index} while cell {self.checking} was due")
+            return self._infrastructure(
+                f"the checker answered for cell {index} while cell {self.checking} was due"
+            )
         cell = self.executed.cells[index]
         cell.outputs = [nbformat.from_dict(o) for o in event.get("outputs", [])]
         cell.execution_count = None
@@ -479,14 +565,25 @@ class _Session:
         """A check that ran out of its cell's time: the learner's code was too slow (the runner interrupts
         an over-long request, so a check that overruns is one whose answers kept coming too slowly)."""
         index = self.checking
-        self.executed.cells[index].outputs = [nbformat.from_dict({
-            "output_type": "error", "ename": TIMED_OUT,
-            "evalue": f"the checks of this cell ran longer than {self.limits.cell_timeout:g} s",
-            "traceback": [f"{TIMED_OUT}: the checks of this cell ran longer than {self.limits.cell_timeout:g} s"]})]
+        self.executed.cells[index].outputs = [
+            nbformat.from_dict(
+                {
+                    "output_type": "error",
+                    "ename": TIMED_OUT,
+                    "evalue": f"the checks of this cell ran longer than {self.limits.cell_timeout:g} s",
+                    "traceback": [
+                        f"{TIMED_OUT}: the checks of this cell ran longer than {self.limits.cell_timeout:g} s"
+                    ],
+                }
+            )
+        ]
         self.returned.add(index)
         self.checking = None
-        return ("cell-timeout", f"the checks of cell {index} ran longer than {self.limits.cell_timeout:g} s; "
-                "the sandbox was killed")
+        return (
+            "cell-timeout",
+            f"the checks of cell {index} ran longer than {self.limits.cell_timeout:g} s; "
+            "the sandbox was killed",
+        )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -550,13 +647,29 @@ def _mark_unfinished(executed, code_indices: list[int], returned: set[int], reas
             continue
         cell = executed.cells[index]
         if first:
-            cell.outputs = [nbformat.from_dict({"output_type": "error", "ename": KERNEL_DIED, "evalue": reason,
-                                                "traceback": [f"{KERNEL_DIED}: {reason}"]})]
+            cell.outputs = [
+                nbformat.from_dict(
+                    {
+                        "output_type": "error",
+                        "ename": KERNEL_DIED,
+                        "evalue": reason,
+                        "traceback": [f"{KERNEL_DIED}: {reason}"],
+                    }
+                )
+            ]
             first = False
         else:
             text = "this cell was not run because the notebook stopped earlier (" + reason + ")"
-            cell.outputs = [nbformat.from_dict({"output_type": "error", "ename": NOT_RUN, "evalue": text,
-                                                "traceback": [f"{NOT_RUN}: {text}"]})]
+            cell.outputs = [
+                nbformat.from_dict(
+                    {
+                        "output_type": "error",
+                        "ename": NOT_RUN,
+                        "evalue": text,
+                        "traceback": [f"{NOT_RUN}: {text}"],
+                    }
+                )
+            ]
         cell.execution_count = None
 
 
@@ -573,8 +686,10 @@ def held_out_problem(path: str, sha256: str = "") -> str | None:
     resolved = Path(path).resolve()
     for bound in read_only_paths():
         if resolved == bound or bound in resolved.parents:
-            return (f"the private held-out file {resolved} lies in {bound}, which the sandbox binds for learner "
-                    "code to read: keep it elsewhere")
+            return (
+                f"the private held-out file {resolved} lies in {bound}, which the sandbox binds for learner "
+                "code to read: keep it elsewhere"
+            )
     try:
         load_held_out_file(resolved, sha256)
     except (ResourceError, ValueError, OSError) as error:
@@ -587,9 +702,20 @@ def held_out_problem(path: str, sha256: str = "") -> str | None:
 #: A trivial notebook: one learner cell, one test cell that asks the kernel for its value.
 _PROBE_CELLS = [
     ("code", "probe_value = 6 * 7", {}),
-    ("code", "from autograder.checks import expect\nexpect(probe_value == 42, 'the probe answered wrongly')",
-     {"nbgrader": {"grade": True, "solution": False, "locked": True, "grade_id": "probe", "points": 1,
-                   "schema_version": 3}}),
+    (
+        "code",
+        "from autograder.checks import expect\nexpect(probe_value == 42, 'the probe answered wrongly')",
+        {
+            "nbgrader": {
+                "grade": True,
+                "solution": False,
+                "locked": True,
+                "grade_id": "probe",
+                "points": 1,
+                "schema_version": 3,
+            }
+        },
+    ),
 ]
 _PREFLIGHT: dict[tuple, tuple[bool, str]] = {}
 
@@ -633,30 +759,46 @@ class SandboxedExecute(NbGraderPreprocessor):
     """nbgrader's execute step for this course: ``c.Autograde.autograde_preprocessors`` uses it instead of
     ``nbgrader.preprocessors.Execute``. Writes a grading record beside the autograded notebook."""
 
-    timeout = Float(_DEFAULTS.cell_timeout, help="Per-cell wall-clock limit, seconds (COURSE_CELL_TIMEOUT).").tag(
-        config=True)
-    notebook_timeout = Float(_DEFAULTS.notebook_timeout,
-                             help="Per-notebook wall-clock limit, seconds (COURSE_NOTEBOOK_TIMEOUT).").tag(config=True)
+    timeout = Float(
+        _DEFAULTS.cell_timeout, help="Per-cell wall-clock limit, seconds (COURSE_CELL_TIMEOUT)."
+    ).tag(config=True)
+    notebook_timeout = Float(
+        _DEFAULTS.notebook_timeout, help="Per-notebook wall-clock limit, seconds (COURSE_NOTEBOOK_TIMEOUT)."
+    ).tag(config=True)
     memory_mb = Integer(_DEFAULTS.memory_mb, help="Memory limit, MB (COURSE_MEMORY_MB).").tag(config=True)
-    max_processes = Integer(_DEFAULTS.max_processes,
-                            help="Processes and threads the sandbox's user may have (COURSE_MAX_PROCESSES).").tag(
-        config=True)
-    max_output_bytes = Integer(_DEFAULTS.max_output_bytes, help="Output kept per cell, bytes.").tag(config=True)
-    unsandboxed = Bool(False, help="Grade WITHOUT isolation where bubblewrap is unavailable.").tag(config=True)
-    preflight = Bool(True, help="Before the first notebook, grade a trivial one through the real sandbox, runner and "
-                                "checker; if that fails, every notebook fails with the cause (no grade).").tag(
-        config=True)
-    held_out = Unicode(os.environ.get("COURSE_HELD_OUT", ""),
-                       help="A private labeled held-out CSV for the hidden tests (COURSE_HELD_OUT); it stays with "
-                            "the checker, outside the sandbox. Empty: the course's public split.").tag(config=True)
-    held_out_sha256 = Unicode(os.environ.get("COURSE_HELD_OUT_SHA256", ""),
-                              help="The SHA-256 the private held-out file must have (COURSE_HELD_OUT_SHA256).").tag(
-        config=True)
+    max_processes = Integer(
+        _DEFAULTS.max_processes,
+        help="Processes and threads the sandbox's user may have (COURSE_MAX_PROCESSES).",
+    ).tag(config=True)
+    max_output_bytes = Integer(_DEFAULTS.max_output_bytes, help="Output kept per cell, bytes.").tag(
+        config=True
+    )
+    unsandboxed = Bool(False, help="Grade WITHOUT isolation where bubblewrap is unavailable.").tag(
+        config=True
+    )
+    preflight = Bool(
+        True,
+        help="Before the first notebook, grade a trivial one through the real sandbox, runner and "
+        "checker; if that fails, every notebook fails with the cause (no grade).",
+    ).tag(config=True)
+    held_out = Unicode(
+        os.environ.get("COURSE_HELD_OUT", ""),
+        help="A private labeled held-out CSV for the hidden tests (COURSE_HELD_OUT); it stays with "
+        "the checker, outside the sandbox. Empty: the course's public split.",
+    ).tag(config=True)
+    held_out_sha256 = Unicode(
+        os.environ.get("COURSE_HELD_OUT_SHA256", ""),
+        help="The SHA-256 the private held-out file must have (COURSE_HELD_OUT_SHA256).",
+    ).tag(config=True)
 
     def limits(self) -> SandboxLimits:
-        return SandboxLimits.from_env(cell_timeout=self.timeout, notebook_timeout=self.notebook_timeout,
-                                      memory_mb=self.memory_mb, max_processes=self.max_processes,
-                                      max_output_bytes=self.max_output_bytes)
+        return SandboxLimits.from_env(
+            cell_timeout=self.timeout,
+            notebook_timeout=self.notebook_timeout,
+            memory_mb=self.memory_mb,
+            max_processes=self.max_processes,
+            max_output_bytes=self.max_output_bytes,
+        )
 
     def preprocess(self, nb, resources):
         limits = self.limits()
@@ -666,28 +808,46 @@ class SandboxedExecute(NbGraderPreprocessor):
         if not sandboxed:
             ok, why = sandbox_status()
             self.log.warning("!" * 78)
-            self.log.warning("UNSANDBOXED GRADING: student code runs WITHOUT isolation (%s)",
-                             "sandbox available but not used" if ok else why)
+            self.log.warning(
+                "UNSANDBOXED GRADING: student code runs WITHOUT isolation (%s)",
+                "sandbox available but not used" if ok else why,
+            )
             self.log.warning("!" * 78)
         ok, why = preflight(limits, sandboxed=sandboxed) if self.preflight else (True, "")
         if ok and (problem := held_out_problem(self.held_out, self.held_out_sha256)):
             ok, why = False, problem
         if not ok:
-            raise GradingFailure(f"GradingFailure: the grading machinery does not work here, so nothing was "
-                                 f"graded: {why}")
+            raise GradingFailure(
+                f"GradingFailure: the grading machinery does not work here, so nothing was graded: {why}"
+            )
         try:
-            executed, report = run_notebook(nb, path, limits, sandboxed=sandboxed, held_out=self.held_out,
-                                            held_out_sha256=self.held_out_sha256, log=self.log)
+            executed, report = run_notebook(
+                nb,
+                path,
+                limits,
+                sandboxed=sandboxed,
+                held_out=self.held_out,
+                held_out_sha256=self.held_out_sha256,
+                log=self.log,
+            )
         except (GradingFailure, SandboxUnavailable) as error:
-            raise GradingFailure(f"GradingFailure: {nbinfo.get('student')} / {nbinfo.get('notebook')} was not "
-                                 f"graded: {error}") from None
+            raise GradingFailure(
+                f"GradingFailure: {nbinfo.get('student')} / {nbinfo.get('notebook')} was not graded: {error}"
+            ) from None
         if path:
             target = Path(path) / REPORT_NAME.format(notebook=nbinfo.get("notebook", "notebook"))
             record = report.to_dict()
-            record.update({"student": nbinfo.get("student"), "assignment": nbinfo.get("assignment"),
-                           "notebook": nbinfo.get("notebook"),
-                           # this nbgrader process's own peak (the sandbox's is peak_memory_mb)
-                           "grader_peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+            record.update(
+                {
+                    "student": nbinfo.get("student"),
+                    "assignment": nbinfo.get("assignment"),
+                    "notebook": nbinfo.get("notebook"),
+                    # this nbgrader process's own peak (the sandbox's is peak_memory_mb)
+                    "grader_peak_memory_mb": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+                    ),
+                }
+            )
             target.write_text(json.dumps(record, indent=1))
         if report.status != "ok":
             self.log.warning("%s / %s: %s", nbinfo.get("student"), nbinfo.get("notebook"), report.reason)

@@ -48,8 +48,13 @@ def _title(titles: dict[int, str] | None, index: int) -> str:
     return f" ({titles[index]})" if titles and index in titles else ""
 
 
-def cell_problems(nb: NotebookNode, *, expected: dict[str, tuple[str, float]] | None = None,
-                  release: NotebookNode | None = None, titles: dict[int, str] | None = None) -> list[Problem]:
+def cell_problems(
+    nb: NotebookNode,
+    *,
+    expected: dict[str, tuple[str, float]] | None = None,
+    release: NotebookNode | None = None,
+    titles: dict[int, str] | None = None,
+) -> list[Problem]:
     """What is wrong with ``nb``'s nbgrader cells.
 
     ``expected`` is the gradebook's ``{grade_id: (cell_type, points)}`` (the grader knows it);
@@ -70,30 +75,44 @@ def cell_problems(nb: NotebookNode, *, expected: dict[str, tuple[str, float]] | 
             try:
                 validator.validate_cell(cell)
             except (SchemaMismatchError, ValidationError, Exception) as error:  # jsonschema errors included
-                found.append(Problem(
-                    "metadata", grade_id or f"cell {index + 1}",
-                    f"cell {index + 1}{' (' + grade_id + ')' if grade_id else ''} has damaged nbgrader metadata "
-                    f"({type(error).__name__}: {str(error).splitlines()[0][:120]})",
-                    f"Cell {index + 1}{_title(titles, index)} has grading metadata that is damaged or from another "
-                    "notebook. Did you paste a cell from elsewhere? Fetch a fresh copy of the exercise and paste "
-                    "your answers into it."))
+                found.append(
+                    Problem(
+                        "metadata",
+                        grade_id or f"cell {index + 1}",
+                        f"cell {index + 1}{' (' + grade_id + ')' if grade_id else ''} has damaged nbgrader metadata "
+                        f"({type(error).__name__}: {str(error).splitlines()[0][:120]})",
+                        f"Cell {index + 1}{_title(titles, index)} has grading metadata that is damaged or from another "
+                        "notebook. Did you paste a cell from elsewhere? Fetch a fresh copy of the exercise and paste "
+                        "your answers into it.",
+                    )
+                )
                 continue
         if not grade_id:
             continue
         where = f"`{grade_id}`{_title(titles, index)}"
         if grade_id in seen:
-            found.append(Problem(
-                "duplicated", grade_id, f"grade cell {grade_id} appears more than once (a copied cell)",
-                f"Two cells carry the id {where}. Did you copy a cell? Keep your answer in the original cell "
-                "and delete the copy."))
+            found.append(
+                Problem(
+                    "duplicated",
+                    grade_id,
+                    f"grade cell {grade_id} appears more than once (a copied cell)",
+                    f"Two cells carry the id {where}. Did you copy a cell? Keep your answer in the original cell "
+                    "and delete the copy.",
+                )
+            )
             continue
         seen[grade_id] = index
         stored_type = meta.get("cell_type") or (expected or {}).get(grade_id, (None,))[0]
         if stored_type and stored_type != cell.cell_type:
-            found.append(Problem(
-                "retyped", grade_id, f"grade cell {grade_id} was changed from {stored_type} to {cell.cell_type}",
-                f"The cell {where} was a {stored_type} cell and is now a {cell.cell_type} cell. Change it back "
-                f"(Esc, then {'Y' if stored_type == 'code' else 'M'})."))
+            found.append(
+                Problem(
+                    "retyped",
+                    grade_id,
+                    f"grade cell {grade_id} was changed from {stored_type} to {cell.cell_type}",
+                    f"The cell {where} was a {stored_type} cell and is now a {cell.cell_type} cell. Change it back "
+                    f"(Esc, then {'Y' if stored_type == 'code' else 'M'}).",
+                )
+            )
             continue
         protected = meta.get("locked") or (meta.get("grade") and not meta.get("solution"))
         if protected and "checksum" in meta:
@@ -103,11 +122,16 @@ def cell_problems(nb: NotebookNode, *, expected: dict[str, tuple[str, float]] | 
                 changed = True
             if changed:
                 kind = "test cell" if meta.get("grade") else "read-only cell"
-                found.append(Problem(
-                    "edited", grade_id, f"{kind} {grade_id} was edited (the grader restores it)",
-                    f"The {kind} {where} was edited. The grader restores the original, so edits there do not "
-                    "count and may break your answers: undo them, or paste the original back from a fresh copy "
-                    "of the exercise."))
+                found.append(
+                    Problem(
+                        "edited",
+                        grade_id,
+                        f"{kind} {grade_id} was edited (the grader restores it)",
+                        f"The {kind} {where} was edited. The grader restores the original, so edits there do not "
+                        "count and may break your answers: undo them, or paste the original back from a fresh copy "
+                        "of the exercise.",
+                    )
+                )
     wanted = dict(expected or {})
     if release is not None:
         for cell in release.cells:
@@ -116,11 +140,16 @@ def cell_problems(nb: NotebookNode, *, expected: dict[str, tuple[str, float]] | 
                 wanted.setdefault(grade_id, (cell.cell_type, 0.0))
     for grade_id in wanted:
         if grade_id not in seen and not any(p.grade_id == grade_id for p in found):
-            found.append(Problem(
-                "deleted", grade_id, f"grade cell {grade_id} was deleted",
-                f"The cell `{grade_id}` of the exercise is missing: it was deleted, or its nbgrader metadata was "
-                "lost (e.g. by copying its text into a new cell). Fetch a fresh copy of the exercise and paste "
-                "your answers into it."))
+            found.append(
+                Problem(
+                    "deleted",
+                    grade_id,
+                    f"grade cell {grade_id} was deleted",
+                    f"The cell `{grade_id}` of the exercise is missing: it was deleted, or its nbgrader metadata was "
+                    "lost (e.g. by copying its text into a new cell). Fetch a fresh copy of the exercise and paste "
+                    "your answers into it.",
+                )
+            )
     if release is not None:
         here = {_meta(c).get("grade_id"): c for c in nb.cells if _meta(c).get("grade_id")}
         for cell in release.cells:
@@ -128,12 +157,22 @@ def cell_problems(nb: NotebookNode, *, expected: dict[str, tuple[str, float]] | 
             grade_id = meta.get("grade_id")
             mine = here.get(grade_id) if grade_id else None
             protected = meta.get("locked") or (meta.get("grade") and not meta.get("solution"))
-            if mine is not None and protected and mine.cell_type == cell.cell_type and mine.source != cell.source \
-                    and not any(p.grade_id == grade_id for p in found):
-                found.append(Problem(
-                    "edited", grade_id, f"cell {grade_id} differs from the release",
-                    f"The cell `{grade_id}` differs from the released exercise. Undo your edits there: the grader "
-                    "uses the original."))
+            if (
+                mine is not None
+                and protected
+                and mine.cell_type == cell.cell_type
+                and mine.source != cell.source
+                and not any(p.grade_id == grade_id for p in found)
+            ):
+                found.append(
+                    Problem(
+                        "edited",
+                        grade_id,
+                        f"cell {grade_id} differs from the release",
+                        f"The cell `{grade_id}` differs from the released exercise. Undo your edits there: the grader "
+                        "uses the original.",
+                    )
+                )
     return found
 
 
@@ -155,5 +194,6 @@ class ScreenSubmission(NbGraderPreprocessor):
             info = resources.get("nbgrader", {})
             raise SubmissionDamaged(
                 f"SubmissionDamaged: {info.get('student', '?')} / {info.get('notebook', '?')} was not graded: "
-                + "; ".join(p.note for p in problems))
+                + "; ".join(p.note for p in problems)
+            )
         return nb, resources

@@ -64,19 +64,43 @@ from autograder.grading.worker import GradingWorker
 
 __all__ = ["Course", "Outcome", "autograde", "export_grades", "inspect_submission", "load_course"]
 
-EXPORT_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason", "sandboxed", "timestamp",
-                  "due", "seconds_late", "late_penalty", "final_score"]  # the last four: autograder.grading.late
+EXPORT_COLUMNS = [
+    "student_id",
+    "assignment",
+    "score",
+    "max_score",
+    "status",
+    "reason",
+    "sandboxed",
+    "timestamp",
+    "due",
+    "seconds_late",
+    "late_penalty",
+    "final_score",
+]  # the last four: autograder.grading.late
 
 
 # --------------------------------------------------------------------------- the course
 
 
-def nbgrader(course: Course, *args: str, cwd: Path | None = None, timeout: float | None = None,
-             log_file: Path | None = None) -> subprocess.CompletedProcess:
+def nbgrader(
+    course: Course,
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    log_file: Path | None = None,
+) -> subprocess.CompletedProcess:
     """Run ``python -m nbgrader <args>`` for ``course`` (its config file, this interpreter)."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    done = subprocess.run(cmd, cwd=cwd or course.root, capture_output=True, text=True, timeout=timeout,
-                          env=nbgrader_env(), start_new_session=True)
+    done = subprocess.run(
+        cmd,
+        cwd=cwd or course.root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=nbgrader_env(),
+        start_new_session=True,
+    )
     if log_file is not None:
         log_file.write_text(f"$ {' '.join(args)}\n{done.stdout}\n{done.stderr}")
     return done
@@ -91,7 +115,10 @@ def assignment_notebooks(course: Course, assignment: str) -> dict[str, dict[str,
             record = gb.find_assignment(assignment)
         except MissingEntry:
             return None
-        return {nb.name: {g.name: (g.cell_type, float(g.max_score)) for g in nb.grade_cells} for nb in record.notebooks}
+        return {
+            nb.name: {g.name: (g.cell_type, float(g.max_score)) for g in nb.grade_cells}
+            for nb in record.notebooks
+        }
 
 
 def ensure_assignment(course: Course, assignment: str) -> dict:
@@ -102,8 +129,13 @@ def ensure_assignment(course: Course, assignment: str) -> dict:
     if not course.source(assignment).is_dir():
         raise FileNotFoundError(f"no source folder for {assignment!r} at {course.source(assignment)}")
     with tempfile.TemporaryDirectory(prefix="course-grade-release-") as scratch:
-        done = nbgrader(course, "generate_assignment", assignment, "--force",
-                        f"--CourseDirectory.release_directory={scratch}")
+        done = nbgrader(
+            course,
+            "generate_assignment",
+            assignment,
+            "--force",
+            f"--CourseDirectory.release_directory={scratch}",
+        )
     if done.returncode != 0:
         raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{done.stderr[-2000:]}")
     notebooks = assignment_notebooks(course, assignment)
@@ -116,8 +148,11 @@ def submitted_students(course: Course, assignment: str) -> list[str]:
     base = Path(course.coursedir.format_path(course.coursedir.submitted_directory, ".", "."))
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and (p / assignment).is_dir())
+    return sorted(
+        p.name
+        for p in base.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / assignment).is_dir()
+    )
 
 
 # --------------------------------------------------------------------------- one submission
@@ -149,7 +184,9 @@ class Outcome:
         return text + (f"  ({'; '.join(self.notes)})" if self.notes else "")
 
 
-def inspect_submission(course: Course, assignment: str, student: str, notebooks: dict) -> tuple[str | None, list[str]]:
+def inspect_submission(
+    course: Course, assignment: str, student: str, notebooks: dict
+) -> tuple[str | None, list[str]]:
     """Check a submission's files and grade cells before grading: ``(fatal reason or None, notes)``."""
     folder = course.folder("submitted", student, assignment)
     found = sorted(p.name for p in folder.glob("*.ipynb"))
@@ -163,7 +200,10 @@ def inspect_submission(course: Course, assignment: str, student: str, notebooks:
         try:
             nb = nbformat.read(path, as_version=4)
         except Exception as error:  # invalid JSON, not a notebook, unreadable
-            return f"{name}.ipynb is not a readable notebook ({type(error).__name__}: {str(error)[:120]})", notes
+            return (
+                f"{name}.ipynb is not a readable notebook ({type(error).__name__}: {str(error)[:120]})",
+                notes,
+            )
         present += 1
         problems = cell_problems(nb, expected=cells)
         fatal = [p.note for p in problems if p.fatal]
@@ -179,13 +219,21 @@ def _snapshot_gradebook(course: Course, target: Path) -> None:
     source = course.db_url
     if not source.startswith("sqlite:///"):
         raise RuntimeError("parallel grading needs an SQLite gradebook (db_url sqlite:///...)")
-    with sqlite3.connect(source[len("sqlite:///"):]) as src, sqlite3.connect(target) as dst:
+    with sqlite3.connect(source[len("sqlite:///") :]) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
 
 
-def grade_in_private_course(course: Course, assignment: str, student: str, workdir: Path,
-                            limits: SandboxLimits, unsandboxed: bool, gradebook_snapshot: Path,
-                            worker: GradingWorker, held_out: tuple[str, str] = ("", "")) -> dict:
+def grade_in_private_course(
+    course: Course,
+    assignment: str,
+    student: str,
+    workdir: Path,
+    limits: SandboxLimits,
+    unsandboxed: bool,
+    gradebook_snapshot: Path,
+    worker: GradingWorker,
+    held_out: tuple[str, str] = ("", ""),
+) -> dict:
     """nbgrader's autograde of one submission in a private copy of the course, in ``worker`` (a long-lived
     grading process that runs nbgrader's own Autograde converter). Returns raw results."""
     private = workdir / student
@@ -194,27 +242,49 @@ def grade_in_private_course(course: Course, assignment: str, student: str, workd
     private.mkdir(parents=True)
     src_rel = Path(course.coursedir.source_directory)
     shutil.copytree(course.source(assignment), private / src_rel / assignment)
-    shutil.copytree(course.folder("submitted", student, assignment), private / "submitted" / student / assignment,
-                    symlinks=False, ignore_dangling_symlinks=True)
+    shutil.copytree(
+        course.folder("submitted", student, assignment),
+        private / "submitted" / student / assignment,
+        symlinks=False,
+        ignore_dangling_symlinks=True,
+    )
     db = private / "gradebook.db"
     shutil.copyfile(gradebook_snapshot, db)
     (private / "nbgrader_config.py").write_text(
         "# A private copy of the course for grading one submission: the course's settings, this root.\n"
         f"c = get_config()  # noqa: F821\nload_subconfig({str(course.config_file)!r})  # noqa: F821\n"
-        f"c.CourseDirectory.root = {str(private)!r}\n")
+        f"c.CourseDirectory.root = {str(private)!r}\n"
+    )
     settings = {
-        "CourseDirectory": {"root": str(private), "submitted_directory": "submitted",
-                            "autograded_directory": "autograded", "db_url": f"sqlite:///{db}"},
-        "SandboxedExecute": {"timeout": limits.cell_timeout, "notebook_timeout": limits.notebook_timeout,
-                             "memory_mb": limits.memory_mb, "max_processes": limits.max_processes,
-                             "unsandboxed": unsandboxed, "preflight": False,  # the batch ran it already
-                             "held_out": held_out[0], "held_out_sha256": held_out[1]},
+        "CourseDirectory": {
+            "root": str(private),
+            "submitted_directory": "submitted",
+            "autograded_directory": "autograded",
+            "db_url": f"sqlite:///{db}",
+        },
+        "SandboxedExecute": {
+            "timeout": limits.cell_timeout,
+            "notebook_timeout": limits.notebook_timeout,
+            "memory_mb": limits.memory_mb,
+            "max_processes": limits.max_processes,
+            "unsandboxed": unsandboxed,
+            "preflight": False,  # the batch ran it already
+            "held_out": held_out[0],
+            "held_out_sha256": held_out[1],
+        },
     }
     started = time.monotonic()
-    budget = (limits.startup_timeout + limits.notebook_timeout + 2 * 10) * max(1, _count_notebooks(course, assignment)) + 120
+    budget = (limits.startup_timeout + limits.notebook_timeout + 2 * 10) * max(
+        1, _count_notebooks(course, assignment)
+    ) + 120
     returncode, log = worker.autograde(private, assignment, student, settings, timeout=budget)
-    result = {"student": student, "returncode": returncode, "log": log[-4000:],
-              "seconds": round(time.monotonic() - started, 3), "private": str(private)}
+    result = {
+        "student": student,
+        "returncode": returncode,
+        "log": log[-4000:],
+        "seconds": round(time.monotonic() - started, 3),
+        "private": str(private),
+    }
     result.update(_read_private_results(private, db, assignment, student))
     return result
 
@@ -298,11 +368,20 @@ def _score_from_gradebook(course: Course, assignment: str, student: str) -> tupl
 # --------------------------------------------------------------------------- the batch
 
 
-def autograde(course: Course, assignment: str, *, workers: int | None = None, unsandboxed: bool | None = None,
-              students: Iterable[str] | None = None, limits: SandboxLimits | None = None,
-              held_out: str | None = None, held_out_sha256: str | None = None,
-              progress: bool = True, log: Callable[[str], None] = print,
-              cluster=None) -> list[Outcome]:
+def autograde(
+    course: Course,
+    assignment: str,
+    *,
+    workers: int | None = None,
+    unsandboxed: bool | None = None,
+    students: Iterable[str] | None = None,
+    limits: SandboxLimits | None = None,
+    held_out: str | None = None,
+    held_out_sha256: str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    cluster=None,
+) -> list[Outcome]:
     """Grade every submission of ``assignment`` (or ``students``) in parallel; return one Outcome each.
 
     ``held_out`` (default: the course configuration's ``SandboxedExecute.held_out``, or
@@ -317,18 +396,29 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
         raise refusal(why)
     if unsandboxed:
         banner = "!" * 78
-        log(f"{banner}\nUNSANDBOXED GRADING: student code runs WITHOUT isolation "
-            f"({'sandbox available but not used' if ok else why}).\n{banner}")
+        log(
+            f"{banner}\nUNSANDBOXED GRADING: student code runs WITHOUT isolation "
+            f"({'sandbox available but not used' if ok else why}).\n{banner}"
+        )
     limits = limits or SandboxLimits.from_env()
     # One trivial notebook through the real sandbox, runner and checker: a broken set-up refuses the
     # whole batch here, before any learner's notebook is touched (never a class of zeros).
     ok, why = preflight(limits, sandboxed=not unsandboxed)
     if not ok:
-        raise GradingFailure(f"refusing to grade {assignment}: the grading machinery does not work here ({why})")
+        raise GradingFailure(
+            f"refusing to grade {assignment}: the grading machinery does not work here ({why})"
+        )
     configured = course.coursedir.config.get("SandboxedExecute", {})
-    held_out = held_out if held_out is not None else configured.get("held_out", os.environ.get("COURSE_HELD_OUT", ""))
-    held_out_sha256 = (held_out_sha256 if held_out_sha256 is not None
-                       else configured.get("held_out_sha256", os.environ.get("COURSE_HELD_OUT_SHA256", "")))
+    held_out = (
+        held_out
+        if held_out is not None
+        else configured.get("held_out", os.environ.get("COURSE_HELD_OUT", ""))
+    )
+    held_out_sha256 = (
+        held_out_sha256
+        if held_out_sha256 is not None
+        else configured.get("held_out_sha256", os.environ.get("COURSE_HELD_OUT_SHA256", ""))
+    )
     held_out = str(Path(held_out).resolve()) if held_out else ""
     if problem := held_out_problem(held_out, held_out_sha256):
         raise GradingFailure(f"refusing to grade {assignment}: {problem}")
@@ -345,8 +435,9 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
         except FileNotFoundError:
             fatal, notes = "no submission folder", []
         if fatal:
-            outcomes[student] = Outcome(student, assignment, status="failed", reason=fatal, notes=notes,
-                                        sandboxed=not unsandboxed)
+            outcomes[student] = Outcome(
+                student, assignment, status="failed", reason=fatal, notes=notes, sandboxed=not unsandboxed
+            )
         else:
             runnable.append((student, notes))
     bar = _progress(len(todo), assignment) if progress else None
@@ -359,9 +450,18 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
         if cluster is not None:  # Dask workers grade them; this process merges each result, once per student
             from autograder.grading.cluster import grade_on_cluster
 
-            for student, notes, result in grade_on_cluster(cluster, course, assignment, runnable, scratch_path,
-                                                           snapshot, limits, unsandboxed,
-                                                           held_out=(held_out, held_out_sha256), log=log):
+            for student, notes, result in grade_on_cluster(
+                cluster,
+                course,
+                assignment,
+                runnable,
+                scratch_path,
+                snapshot,
+                limits,
+                unsandboxed,
+                held_out=(held_out, held_out_sha256),
+                log=log,
+            ):
                 outcomes[student] = _finish(course, assignment, student, notes, result, unsandboxed)
                 shutil.rmtree(scratch_path / student, ignore_errors=True)
                 if bar is not None:
@@ -374,8 +474,17 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
         def grade(student: str) -> dict:
             worker = idle.get()
             try:
-                return grade_in_private_course(course, assignment, student, scratch_path, limits, unsandboxed,
-                                               snapshot, worker=worker, held_out=(held_out, held_out_sha256))
+                return grade_in_private_course(
+                    course,
+                    assignment,
+                    student,
+                    scratch_path,
+                    limits,
+                    unsandboxed,
+                    snapshot,
+                    worker=worker,
+                    held_out=(held_out, held_out_sha256),
+                )
             finally:
                 idle.put(worker)
 
@@ -396,7 +505,9 @@ def autograde(course: Course, assignment: str, *, workers: int | None = None, un
     return ordered
 
 
-def _finish(course: Course, assignment: str, student: str, notes: list[str], future, unsandboxed: bool) -> Outcome:
+def _finish(
+    course: Course, assignment: str, student: str, notes: list[str], future, unsandboxed: bool
+) -> Outcome:
     outcome = Outcome(student, assignment, notes=list(notes), sandboxed=not unsandboxed)
     try:
         raw = future.result()
@@ -434,7 +545,7 @@ def failure_reason(log: str) -> str:
     for marker in ("GradingFailure: ", "SubmissionDamaged: "):
         for line in reversed(log.splitlines()):
             if marker in line:
-                return line[line.rindex(marker) + len(marker):].strip()[:500]
+                return line[line.rindex(marker) + len(marker) :].strip()[:500]
     errors = [line for line in log.splitlines() if "ERROR" in line or "rror" in line]
     tail = " | ".join(errors)[-300:]
     return f"nbgrader could not grade it: {tail or log[-300:] or 'no log'}"
@@ -448,8 +559,14 @@ def _progress(total: int, assignment: str):
     return tqdm(total=total, desc=f"grading {assignment}", unit="submission", file=sys.stderr)
 
 
-def _write_results(course: Course, assignment: str, outcomes: list[Outcome], unsandboxed: bool, workers: int,
-                   limits: SandboxLimits) -> None:
+def _write_results(
+    course: Course,
+    assignment: str,
+    outcomes: list[Outcome],
+    unsandboxed: bool,
+    workers: int,
+    limits: SandboxLimits,
+) -> None:
     path = course.results_file(assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = load_results(course, assignment).get("students", {})
@@ -485,8 +602,10 @@ def summary_table(outcomes: list[Outcome]) -> str:
     lines = [f"{'student':<{width}}  result", f"{'-' * width}  {'-' * 40}"]
     lines += [f"{o.student:<{width}}  {o.summary}" for o in outcomes]
     graded = [o for o in outcomes if o.status == "graded"]
-    lines.append(f"{len(graded)} graded, {len(outcomes) - len(graded)} failed"
-                 + ("" if all(o.sandboxed for o in outcomes) else "  -- UNSANDBOXED"))
+    lines.append(
+        f"{len(graded)} graded, {len(outcomes) - len(graded)} failed"
+        + ("" if all(o.sandboxed for o in outcomes) else "  -- UNSANDBOXED")
+    )
     return "\n".join(lines)
 
 
@@ -496,8 +615,11 @@ def summary_table(outcomes: list[Outcome]) -> str:
 def _waits_for_a_grader(submission) -> bool:
     """A cell worth points still waits for a grader. (nbgrader flags every task cell "needs manual grading",
     a mark scheme's 0-point task cell too, which no one grades: that one does not count.)"""
-    return any(grade.needs_manual_grade and float(grade.max_score or 0) > 0
-               for notebook in submission.notebooks for grade in notebook.grades)
+    return any(
+        grade.needs_manual_grade and float(grade.max_score or 0) > 0
+        for notebook in submission.notebooks
+        for grade in notebook.grades
+    )
 
 
 def export_grades(course: Course, to: str | os.PathLike | None = None) -> list[dict]:
@@ -517,8 +639,16 @@ def export_grades(course: Course, to: str | os.PathLike | None = None) -> list[d
             max_score = float(gb.find_assignment(assignment).max_score)
             for student in sorted(students):
                 record = records.get(student)
-                row = {"student_id": student, "assignment": assignment, "score": "", "max_score": max_score,
-                       "status": "", "reason": "", "sandboxed": "", "timestamp": ""}
+                row = {
+                    "student_id": student,
+                    "assignment": assignment,
+                    "score": "",
+                    "max_score": max_score,
+                    "status": "",
+                    "reason": "",
+                    "sandboxed": "",
+                    "timestamp": "",
+                }
                 try:
                     submission = gb.find_submission(assignment, student)
                 except MissingEntry:

@@ -278,15 +278,21 @@ def _run(nb: NotebookNode, folder: Path, timeout: int) -> tuple[NotebookNode, st
     where = next((e.split()[-1] for e in reversed(report.events) if e.startswith(("cell ", "check "))), None)
     index = report.cells_run
     for position, cell in enumerate(executed.cells):
-        if cell.cell_type == "code" and any(o.get("ename") in ("KernelDied",) for o in cell.get("outputs", [])):
+        if cell.cell_type == "code" and any(
+            o.get("ename") in ("KernelDied",) for o in cell.get("outputs", [])
+        ):
             index = position
             break
     title = _question_titles(executed)[index] if index < len(executed.cells) else (where or "?")
     if report.status in ("cell-timeout", "notebook-timeout"):
-        return executed, (f"Cell {index + 1} ({title}) ran longer than the time limit ({report.reason}). The "
-                          "grader stops it there, and the cells after it score nothing. Is there an endless loop?")
-    return executed, (f"The kernel died while running cell {index + 1} ({title}): {report.reason}. The grader "
-                      "stops there too, and the cells after it score nothing.")
+        return executed, (
+            f"Cell {index + 1} ({title}) ran longer than the time limit ({report.reason}). The "
+            "grader stops it there, and the cells after it score nothing. Is there an endless loop?"
+        )
+    return executed, (
+        f"The kernel died while running cell {index + 1} ({title}): {report.reason}. The grader "
+        "stops there too, and the cells after it score nothing."
+    )
 
 
 def _failure_message(cell: NotebookNode) -> tuple[str, bool]:

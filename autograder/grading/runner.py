@@ -104,8 +104,15 @@ def _limited_client_class():
             sizes = self._sizes()
             if sizes.get(cell_index, 0) <= self.max_output_bytes:
                 sizes[cell_index] = self.max_output_bytes + 1
-                outs.append(from_dict({"output_type": "stream", "name": "stdout",
-                                       "text": OUTPUT_LIMIT_NOTE.format(limit=self.max_output_bytes)}))
+                outs.append(
+                    from_dict(
+                        {
+                            "output_type": "stream",
+                            "name": "stdout",
+                            "text": OUTPUT_LIMIT_NOTE.format(limit=self.max_output_bytes),
+                        }
+                    )
+                )
 
         def output(self, outs, msg, display_id, cell_index):  # noqa: D401 - nbclient hook
             if msg["msg_type"] == "error":
@@ -140,12 +147,17 @@ def _on_cell_executed(cell, cell_index, execute_reply):
         return
     from nbformat import from_dict
 
-    cell.outputs.append(from_dict({
-        "output_type": "error",
-        "ename": content.get("ename", "Error"),
-        "evalue": str(content.get("evalue", "")),
-        "traceback": content.get("traceback") or ["ERROR: An error occurred while showtraceback was disabled"],
-    }))
+    cell.outputs.append(
+        from_dict(
+            {
+                "output_type": "error",
+                "ename": content.get("ename", "Error"),
+                "evalue": str(content.get("evalue", "")),
+                "traceback": content.get("traceback")
+                or ["ERROR: An error occurred while showtraceback was disabled"],
+            }
+        )
+    )
 
 
 class KernelStuck(RuntimeError):
@@ -172,8 +184,9 @@ async def _evaluate(client, request_text: str, timeout: float) -> str:
     """Evaluate one checker request in the kernel; return the bridge's reply (JSON text)."""
     expression = f"__import__('autograder.checks.bridge', fromlist=['serve']).serve({request_text!r})"
     kc = client.kc
-    msg_id = kc.execute("", silent=True, store_history=False, user_expressions={"r": expression},
-                        allow_stdin=False)
+    msg_id = kc.execute(
+        "", silent=True, store_history=False, user_expressions={"r": expression}, allow_stdin=False
+    )
     content = await _shell_reply(kc, msg_id, timeout)
     if content is None:
         await client.km.interrupt_kernel()
@@ -319,15 +332,19 @@ async def run_job(job: RunnerJob, commands: _Commands, emit: _Emitter) -> None:
     log_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kernel-output.log")
     kernel_log = open(log_path, "wb")
     started = time.monotonic()
-    async with client.async_setup_kernel(stdin=subprocess.DEVNULL, stdout=kernel_log, stderr=kernel_log,
-                                         cwd=os.getcwd()):
+    async with client.async_setup_kernel(
+        stdin=subprocess.DEVNULL, stdout=kernel_log, stderr=kernel_log, cwd=os.getcwd()
+    ):
         emit("started", seconds=round(time.monotonic() - started, 3))
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
             if time.monotonic() - started > job.notebook_timeout:
-                emit("notebook-timeout", index=index,
-                     reason=f"the notebook ran longer than its {job.notebook_timeout:g} s limit")
+                emit(
+                    "notebook-timeout",
+                    index=index,
+                    reason=f"the notebook ran longer than its {job.notebook_timeout:g} s limit",
+                )
                 return
             emit("cell-start", index=index)
             try:
@@ -337,8 +354,13 @@ async def run_job(job: RunnerJob, commands: _Commands, emit: _Emitter) -> None:
                     continue
                 cell_started = time.monotonic()
                 await client.async_execute_cell(cell, index)
-                emit("cell", index=index, cell=cell, seconds=round(time.monotonic() - cell_started, 3),
-                     kernel_peak_mb=_kernel_peak_mb(client))
+                emit(
+                    "cell",
+                    index=index,
+                    cell=cell,
+                    seconds=round(time.monotonic() - cell_started, 3),
+                    kernel_peak_mb=_kernel_peak_mb(client),
+                )
             except (EOFError, ValueError) as error:  # the grader's side of the conversation broke
                 emit("runner-error", reason=f"the grader's commands stopped: {error}")
                 return

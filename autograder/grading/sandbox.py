@@ -89,8 +89,10 @@ def course_packages() -> dict[str, Path]:
     import autograder
     import labeling_labs
 
-    return {"autograder": Path(autograder.__file__).resolve().parent,
-            "labeling_labs": Path(labeling_labs.__file__).resolve().parent}
+    return {
+        "autograder": Path(autograder.__file__).resolve().parent,
+        "labeling_labs": Path(labeling_labs.__file__).resolve().parent,
+    }
 
 
 def import_path() -> str:
@@ -111,8 +113,12 @@ def _course_paths() -> list[Path]:
 
 def read_only_paths() -> list[Path]:
     """Folders bound read-only: the interpreter, the venv, the course packages and the fetched data."""
-    candidates = [Path("/usr"), Path(sys.base_prefix), Path(sys.prefix),
-                  Path(os.path.realpath(sys.executable)).parent.parent]
+    candidates = [
+        Path("/usr"),
+        Path(sys.base_prefix),
+        Path(sys.prefix),
+        Path(os.path.realpath(sys.executable)).parent.parent,
+    ]
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(key)
         if path:
@@ -175,8 +181,15 @@ def sandbox_env(uid: int) -> dict[str, str]:
     return env
 
 
-def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: Path,
-                    inner: list[str], cgroup: SandboxCgroup | None = None) -> list[str]:
+def sandbox_command(
+    workdir: Path,
+    limits: SandboxLimits,
+    *,
+    uid: int,
+    etc_dir: Path,
+    inner: list[str],
+    cgroup: SandboxCgroup | None = None,
+) -> list[str]:
     """The ``launcher … prlimit … bwrap --seccomp … setpriv … <inner>`` command line for one run.
 
     The launcher (``/bin/sh``) opens the socket filter (:func:`~autograder.grading.limits.socket_filter`,
@@ -186,10 +199,22 @@ def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: 
     ``prlimit`` (same pid: the caller's process-group and wait logic are unchanged)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed (Debian/Ubuntu: `apt-get install bubblewrap`)")
+        raise SandboxUnavailable(
+            "bubblewrap (`bwrap`) is not installed (Debian/Ubuntu: `apt-get install bubblewrap`)"
+        )
     root = os.geteuid() == 0
-    cmd = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-           "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    cmd = [
+        bwrap,
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "sandbox",
+    ]
     if not root:  # without root, a user namespace is the only way in; the uid stays ours
         cmd += ["--unshare-user", "--uid", str(os.getuid()), "--gid", str(os.getgid())]
     made: set[str] = {"/"}
@@ -212,16 +237,41 @@ def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: 
     # bubblewrap applies its arguments in order, so a read-only bind made before a tmpfs on /tmp (a venv or
     # a course under /tmp, /dev/shm or the home) would vanish under it. The working folder's files are
     # bound read-only at FILES_DIR and the runner copies them into the home before the kernel starts.
-    cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(limits.shm_size_mb * 2**20), "--tmpfs", "/dev/shm",
-            "--perms", "1777", "--size", str(limits.tmp_size_mb * 2**20), "--tmpfs", "/tmp",
-            "--perms", "0755", "--dir", "/home",
-            "--perms", "1777", "--size", str(limits.home_size_mb * 2**20), "--tmpfs", SANDBOX_HOME]
+    cmd += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.shm_size_mb * 2**20),
+        "--tmpfs",
+        "/dev/shm",
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.tmp_size_mb * 2**20),
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "0755",
+        "--dir",
+        "/home",
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.home_size_mb * 2**20),
+        "--tmpfs",
+        SANDBOX_HOME,
+    ]
     made.update({"/proc", "/dev", "/dev/shm", "/tmp", "/home", SANDBOX_HOME})
     for path in binds:
         if path == Path(SANDBOX_HOME) or Path(SANDBOX_HOME) in path.parents:
-            raise SandboxUnavailable(f"{path} lies in the sandbox's own home folder {SANDBOX_HOME}, which the "
-                                     "sandbox replaces: install the course elsewhere")
+            raise SandboxUnavailable(
+                f"{path} lies in the sandbox's own home folder {SANDBOX_HOME}, which the "
+                "sandbox replaces: install the course elsewhere"
+            )
         ensure_parents(path)
         cmd += ["--ro-bind", str(path), str(path)]
         made.add(str(path))
@@ -230,9 +280,26 @@ def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: 
     for name in _ETC_FILES:
         if os.path.exists(f"/etc/{name}"):
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    cmd += ["--ro-bind", str(etc_dir / "passwd"), "/etc/passwd", "--ro-bind", str(etc_dir / "group"), "/etc/group"]
-    cmd += ["--perms", "0755", "--dir", str(Path(FILES_DIR).parent),
-            "--ro-bind", str(workdir), FILES_DIR, "--chdir", SANDBOX_HOME, "--clearenv"]
+    cmd += [
+        "--ro-bind",
+        str(etc_dir / "passwd"),
+        "/etc/passwd",
+        "--ro-bind",
+        str(etc_dir / "group"),
+        "/etc/group",
+    ]
+    cmd += [
+        "--perms",
+        "0755",
+        "--dir",
+        str(Path(FILES_DIR).parent),
+        "--ro-bind",
+        str(workdir),
+        FILES_DIR,
+        "--chdir",
+        SANDBOX_HOME,
+        "--clearenv",
+    ]
     for name, value in sandbox_env(uid).items():
         cmd += ["--setenv", name, value]
     cmd.append("--")
@@ -240,8 +307,19 @@ def sandbox_command(workdir: Path, limits: SandboxLimits, *, uid: int, etc_dir: 
         setpriv = shutil.which("setpriv")
         if setpriv is None:
             raise SandboxUnavailable("`setpriv` (util-linux) is needed to drop root inside the sandbox")
-        cmd += [setpriv, "--reuid", str(uid), "--regid", str(uid), "--clear-groups", "--inh-caps", "-all",
-                "--bounding-set", "-all", "--no-new-privs"]
+        cmd += [
+            setpriv,
+            "--reuid",
+            str(uid),
+            "--regid",
+            str(uid),
+            "--clear-groups",
+            "--inh-caps",
+            "-all",
+            "--bounding-set",
+            "-all",
+            "--no-new-privs",
+        ]
     try:
         socket_filter = write_socket_filter(etc_dir)
     except RuntimeError as error:  # an architecture the filter does not know
@@ -273,9 +351,16 @@ def _prlimit(limits: SandboxLimits, nproc_base: int = 0) -> list[str]:
     if prlimit is None:
         raise SandboxUnavailable("`prlimit` (util-linux) is needed to limit the sandbox's resources")
     cpu = int(limits.notebook_timeout + limits.startup_timeout)
-    return [prlimit, f"--as={limits.memory_mb * 2**20}", f"--cpu={cpu}",
-            f"--fsize={limits.file_size_mb * 2**20}", f"--nofile={limits.max_open_files}",
-            f"--nproc={nproc_base + limits.max_processes}", "--core=0", "--"]
+    return [
+        prlimit,
+        f"--as={limits.memory_mb * 2**20}",
+        f"--cpu={cpu}",
+        f"--fsize={limits.file_size_mb * 2**20}",
+        f"--nofile={limits.max_open_files}",
+        f"--nproc={nproc_base + limits.max_processes}",
+        "--core=0",
+        "--",
+    ]
 
 
 _STATUS_CACHE: tuple[bool, str] | None = None
@@ -295,35 +380,56 @@ def sandbox_status(refresh: bool = False) -> tuple[bool, str]:
     if not sys.platform.startswith("linux"):
         _STATUS_CACHE = (False, f"the sandbox needs Linux (bubblewrap); this is {sys.platform}")
         return _STATUS_CACHE
-    probe = ("import os, socket, autograder, labeling_labs\n"
-             "try:\n    socket.socket(socket.AF_UNIX).close(); unix = 'open'\n"
-             "except PermissionError:\n    unix = 'refused'\n"
-             "print(os.getuid(), unix, os.path.dirname(autograder.__file__), os.path.dirname(labeling_labs.__file__))")
+    probe = (
+        "import os, socket, autograder, labeling_labs\n"
+        "try:\n    socket.socket(socket.AF_UNIX).close(); unix = 'open'\n"
+        "except PermissionError:\n    unix = 'refused'\n"
+        "print(os.getuid(), unix, os.path.dirname(autograder.__file__), os.path.dirname(labeling_labs.__file__))"
+    )
     try:
-        with (tempfile.TemporaryDirectory(prefix="course-sandbox-probe-") as tmp,
-              SandboxCgroup.for_limits(SandboxLimits(), quiet=True) as group):
+        with (
+            tempfile.TemporaryDirectory(prefix="course-sandbox-probe-") as tmp,
+            SandboxCgroup.for_limits(SandboxLimits(), quiet=True) as group,
+        ):
             work, etc = _prepare_dirs(Path(tmp), uid := _fresh_uid())
-            cmd = sandbox_command(work, SandboxLimits(), uid=uid, etc_dir=etc, cgroup=group,
-                                  inner=[sys.executable, "-s", "-P", "-c", probe])
+            cmd = sandbox_command(
+                work,
+                SandboxLimits(),
+                uid=uid,
+                etc_dir=etc,
+                cgroup=group,
+                inner=[sys.executable, "-s", "-P", "-c", probe],
+            )
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             error = done.stderr.strip()[-400:] or f"exit code {done.returncode}, no message"
-            _STATUS_CACHE = (False, f"bubblewrap is installed but could not run the grader's interpreter in a "
-                                    f"sandbox: {error}")
+            _STATUS_CACHE = (
+                False,
+                f"bubblewrap is installed but could not run the grader's interpreter in a sandbox: {error}",
+            )
         else:
             inner_uid, unix, *found = done.stdout.split()
             expected = [str(p) for p in course_packages().values()]
             if found != expected:
-                _STATUS_CACHE = (False, f"inside the sandbox the course packages were imported from {found}, not "
-                                        f"from the folders the grader bound ({expected})")
+                _STATUS_CACHE = (
+                    False,
+                    f"inside the sandbox the course packages were imported from {found}, not "
+                    f"from the folders the grader bound ({expected})",
+                )
             elif unix != "refused":
-                _STATUS_CACHE = (False, "the sandbox's seccomp filter is not in force: a unix socket could be "
-                                        "created inside it")
+                _STATUS_CACHE = (
+                    False,
+                    "the sandbox's seccomp filter is not in force: a unix socket could be created inside it",
+                )
             else:
                 cgroups_ok, cgroups = cgroup_support()
-                _STATUS_CACHE = (True, f"bubblewrap sandbox (inner uid {inner_uid}; unix sockets and io_uring "
-                                       "refused by seccomp; "
-                                       + (cgroups if cgroups_ok else f"NO CGROUP LIMITS: {cgroups}") + ")")
+                _STATUS_CACHE = (
+                    True,
+                    f"bubblewrap sandbox (inner uid {inner_uid}; unix sockets and io_uring "
+                    "refused by seccomp; "
+                    + (cgroups if cgroups_ok else f"NO CGROUP LIMITS: {cgroups}")
+                    + ")",
+                )
     except SandboxUnavailable as error:
         _STATUS_CACHE = (False, str(error))
     except (OSError, subprocess.SubprocessError) as error:
@@ -333,8 +439,10 @@ def sandbox_status(refresh: bool = False) -> tuple[bool, str]:
 
 def refusal(why: str) -> SandboxUnavailable:
     """The one refusal to grade without a sandbox: what went wrong, and the explicit way out."""
-    return SandboxUnavailable(f"refusing to run student code without a sandbox: {why}. To grade WITHOUT "
-                              "isolation anyway, pass --unsandboxed (or set COURSE_ALLOW_UNSANDBOXED=1).")
+    return SandboxUnavailable(
+        f"refusing to run student code without a sandbox: {why}. To grade WITHOUT "
+        "isolation anyway, pass --unsandboxed (or set COURSE_ALLOW_UNSANDBOXED=1)."
+    )
 
 
 def _fresh_uid() -> int:

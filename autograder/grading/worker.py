@@ -41,9 +41,15 @@ class GradingWorker:
     def _start(self) -> None:
         env = nbgrader_env()
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.worker"],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-                                         cwd=self.course.root, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "autograder.grading.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+                cwd=self.course.root,
+                start_new_session=True,
+            )
         self.graded = 0
         self._buffer = b""
 
@@ -62,8 +68,9 @@ class GradingWorker:
                 pass
         self.proc = None
 
-    def autograde(self, private: Path, assignment: str, student: str, settings: dict,
-                  timeout: float) -> tuple[int, str]:
+    def autograde(
+        self, private: Path, assignment: str, student: str, settings: dict, timeout: float
+    ) -> tuple[int, str]:
         """``(returncode, log)`` of nbgrader's autograde of ``student`` in the course at ``private``."""
         if self.proc is None or self.proc.poll() is not None or self.graded >= self.RECYCLE:
             self.stop()

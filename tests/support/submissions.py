@@ -79,14 +79,20 @@ _MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*$")
 
 def answer_cells(nb: NotebookNode) -> dict[str, NotebookNode]:
     """The answer cells (nbgrader ``solution: true``) of a notebook, by ``grade_id``."""
-    return {cell.metadata.nbgrader.grade_id: cell for cell in nb.cells
-            if utils.is_solution(cell) and cell.metadata.nbgrader.get("grade_id")}
+    return {
+        cell.metadata.nbgrader.grade_id: cell
+        for cell in nb.cells
+        if utils.is_solution(cell) and cell.metadata.nbgrader.get("grade_id")
+    }
 
 
 def autograded_cells(nb: NotebookNode) -> dict[str, float]:
     """The autograded test cells of a notebook (code cells with ``grade: true`` and no solution): points by id."""
-    return {cell.metadata.nbgrader.grade_id: float(cell.metadata.nbgrader.get("points", 0))
-            for cell in nb.cells if utils.is_grade(cell) and not utils.is_solution(cell) and cell.cell_type == "code"}
+    return {
+        cell.metadata.nbgrader.grade_id: float(cell.metadata.nbgrader.get("points", 0))
+        for cell in nb.cells
+        if utils.is_grade(cell) and not utils.is_solution(cell) and cell.cell_type == "code"
+    }
 
 
 # -- submissions -----------------------------------------------------------------------------------
@@ -124,7 +130,9 @@ def with_answers(nb: NotebookNode, answers: Mapping[str, str]) -> NotebookNode:
     cells = answer_cells(result)
     unknown = sorted(set(answers) - set(cells))
     if unknown:
-        raise KeyError(f"No answer cell with grade_id {', '.join(unknown)}; answer cells are {sorted(cells)}.")
+        raise KeyError(
+            f"No answer cell with grade_id {', '.join(unknown)}; answer cells are {sorted(cells)}."
+        )
     for grade_id, source in answers.items():
         cells[grade_id].source = source
     return result
@@ -185,6 +193,8 @@ def gradebook_totals(course_dir: Path | str, *, missing_as_none: bool = True) ->
             "SELECT submitted_assignment.student_id, SUM(grade.auto_score), COUNT(grade.auto_score) FROM grade "
             "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
             "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "GROUP BY submitted_assignment.student_id").fetchall()
-    return {student: (total if count else (None if missing_as_none else 0.0)) for student, total, count in rows}
-
+            "GROUP BY submitted_assignment.student_id"
+        ).fetchall()
+    return {
+        student: (total if count else (None if missing_as_none else 0.0)) for student, total, count in rows
+    }
