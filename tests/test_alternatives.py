@@ -19,8 +19,7 @@ from support.submissions import (
     REPO_ROOT,
     answer_cells,
     autograded_cells,
-    grade_with_nbgrader,
-    make_course,
+    grade_submissions,
     perfect_submission,
     slugs,
     solution_path,
@@ -85,7 +84,7 @@ def test_nbgrader_gives_every_alternative_full_marks(slug, tmp_path):
         f"alternatives-{k + 1}": with_answers(perfect, {gid: source for gid, (_, source) in chosen.items()})
         for k, chosen in enumerate(made)
     }
-    scores = grade_with_nbgrader(make_course(tmp_path, slug, submissions), slug)
+    scores = grade_submissions(tmp_path, slug, submissions)
     tests = autograded_cells(nbformat.read(solution_path(slug), as_version=4))
     problems = []
     for k, chosen in enumerate(made):

@@ -31,9 +31,8 @@ from support.submissions import (
     answer_cells,
     autograded_cells,
     blank_submission,
-    grade_with_nbgrader,
+    grade_submissions,
     load_wrong_answers,
-    make_course,
     perfect_submission,
     release_path,
     repo_nbgrader_config,
@@ -248,8 +247,7 @@ def graded(tmp_path_factory):
             wrong = load_wrong_answers(slug)
             for name, case in wrong.items():
                 submissions[f"wrong-{name}"] = with_answers(perfect, case["answers"])
-            course = make_course(tmp_path_factory.mktemp(slug), slug, submissions)
-            cache[slug] = (grade_with_nbgrader(course, slug), wrong)
+            cache[slug] = (grade_submissions(tmp_path_factory.mktemp(slug), slug, submissions), wrong)
         return cache[slug]
 
     return grade

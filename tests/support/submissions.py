@@ -18,8 +18,10 @@ temporary nbgrader course directory, and :func:`grade_with_nbgrader` runs the re
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import datetime
+import os
 import re
 import runpy
 from collections.abc import Mapping
@@ -56,6 +58,7 @@ __all__ = [
     "course_config_text",
     "generate_release",
     "grade_with_nbgrader",
+    "grade_submissions",
     "gradebook_totals",
     "load_wrong_answers",
     "make_course",
@@ -176,6 +179,25 @@ def grade_with_nbgrader(
                 grade.name: (float(grade.score or 0.0), float(grade.max_score)) for grade in notebook.grades
             }
     return scores
+
+
+def grade_submissions(
+    tmpdir: Path | str, slug: str, submissions: Mapping[str, NotebookNode], *, parts: int | None = None
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Grade ``submissions`` with the real ``nbgrader autograde``, in ``parts`` courses at once (default: one per
+    core, at most two), and return :func:`grade_with_nbgrader`'s scores for all of them.
+
+    Plain ``nbgrader autograde`` grades one submission after another; a class of fixtures split over two
+    courses keeps both cores busy. Each course is a whole nbgrader course of its own (``make_course``), so
+    the scores are exactly those one run would give.
+    """
+    parts = max(1, min(parts or min(2, os.cpu_count() or 1), len(submissions)))
+    names = sorted(submissions)
+    shares = [{name: submissions[name] for name in names[k::parts]} for k in range(parts)]
+    courses = [make_course(Path(tmpdir) / f"part-{k + 1}", slug, share) for k, share in enumerate(shares)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parts) as pool:
+        results = list(pool.map(lambda course: grade_with_nbgrader(course, slug), courses))
+    return {student: scores for result in results for student, scores in result.items()}
 
 
 def now_timestamp() -> str:
