@@ -287,6 +287,7 @@ def test_private_held_out_data_replaces_the_public_split_and_stays_out_of_the_sa
     for grade_id in ("q1-keyword-lf-tests", "q2-regex-lf-tests"):  # ... and label-free checks still pass
         assert not any(o.output_type == "error" for o in cells["private"][grade_id].outputs)
     q12 = "".join(o.get("text", "") for o in cells["private"]["q12-open-lfs-tests"].outputs)
-    assert "held-out accuracy" in q12 and "(0 of 2 points)" in q12
+    # the solution's LFs are right on the real labels, so on flipped ones each is "no better than a coin"
+    assert "no better than a coin" in q12 and "Score: 0 of 4 points." in q12, q12
     outputs = json_text = "".join(str(o) for c in cells["private"].values() for o in c.outputs)
     assert not any(text in json_text for text in test["text"] if len(text) > 20), outputs[:500]
