@@ -38,3 +38,21 @@ def sandbox() -> None:
     from support.capabilities import require_sandbox
 
     require_sandbox()
+
+
+@pytest.fixture(scope="session")
+def site_url(built_site):
+    """The built site served on a loopback port (for the browser tests)."""
+    from support.browser import serve_folder
+
+    with serve_folder(built_site) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Playwright: fails in CI, skips elsewhere, when there is none."""
+    from support.browser import launch_chromium
+
+    with launch_chromium() as instance:
+        yield instance

@@ -31,7 +31,6 @@ import nbclient
 import nbformat
 import pytest
 from nbconvert import HTMLExporter
-from support.browser import launch_chromium
 from support.capabilities import require_sandbox
 from support.hostile import (
     HONEST_ANSWER,
@@ -167,12 +166,6 @@ def origin():
     yield server
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as instance:
-        yield instance
 
 
 def _visit(browser, origin: _Origin, name: str, html: str) -> dict:

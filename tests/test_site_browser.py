@@ -14,23 +14,10 @@ from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
 from conftest import REPO
-from support.browser import launch_chromium, serve_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def site_url(built_site):
-    with serve_folder(built_site) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as instance:
-        yield instance
 
 
 def offline_page(browser, site_url, refused: list, **options):

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 from conftest import REPO
-from support.browser import launch_chromium, serve_folder
 
 from labeling_labs.claims import change_phrase, comparative, listing, ranges_overlap, tally, tally_phrase
 from labeling_labs.slicing import compare_on_slices, where_the_gain_comes_from
@@ -239,18 +238,6 @@ def test_every_lab_states_its_learning_objectives_before_its_introduction(built_
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="module")
-def site_url(built_site):
-    with serve_folder(built_site) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with launch_chromium() as instance:
-        yield instance
-
-
 # What overflows the screen, and what clips content, in the page's article. An element wider
 # than the screen is fine inside a box that scrolls (overflow-x auto or scroll) and itself fits.
 LAYOUT_PROBLEMS = """() => {
@@ -304,9 +291,9 @@ def open_page(browser_page, url: str) -> None:
 
 
 @pytest.mark.browser
-def test_no_page_scrolls_sideways_on_a_400_px_phone(chromium, site_url):
+def test_no_page_scrolls_sideways_on_a_400_px_phone(browser, site_url):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser_page = chromium.new_page(viewport={"width": 400, "height": 860})
+    browser_page = browser.new_page(viewport={"width": 400, "height": 860})
     failures = []
     for name in PAGES:
         open_page(browser_page, site_url + f"{name}.html")
@@ -322,8 +309,8 @@ def test_no_page_scrolls_sideways_on_a_400_px_phone(chromium, site_url):
 
 
 @pytest.mark.browser
-def test_the_labs_tables_fit_a_desktop_page_without_scrolling(chromium, site_url):
-    browser_page = chromium.new_page(viewport={"width": 1280, "height": 900})
+def test_the_labs_tables_fit_a_desktop_page_without_scrolling(browser, site_url):
+    browser_page = browser.new_page(viewport={"width": 1280, "height": 900})
     wide = {}
     for name in LABS:
         open_page(browser_page, site_url + f"{name}.html")
