@@ -121,6 +121,19 @@ def assignment_notebooks(course: Course, assignment: str) -> dict[str, dict[str,
         }
 
 
+def generate_into_scratch(course: Course, assignment: str) -> subprocess.CompletedProcess:
+    """``nbgrader generate_assignment --force`` into a scratch release folder: the gradebook takes the source's
+    current cells (and their points), and nothing is published to learners."""
+    with tempfile.TemporaryDirectory(prefix="course-grade-generate-") as scratch:
+        return nbgrader(
+            course,
+            "generate_assignment",
+            assignment,
+            "--force",
+            f"--CourseDirectory.release_directory={scratch}",
+        )
+
+
 def ensure_assignment(course: Course, assignment: str) -> dict:
     """Make sure the gradebook knows ``assignment`` (generate it, into a scratch release folder, if not)."""
     notebooks = assignment_notebooks(course, assignment)
@@ -128,14 +141,7 @@ def ensure_assignment(course: Course, assignment: str) -> dict:
         return notebooks
     if not course.source(assignment).is_dir():
         raise FileNotFoundError(f"no source folder for {assignment!r} at {course.source(assignment)}")
-    with tempfile.TemporaryDirectory(prefix="course-grade-release-") as scratch:
-        done = nbgrader(
-            course,
-            "generate_assignment",
-            assignment,
-            "--force",
-            f"--CourseDirectory.release_directory={scratch}",
-        )
+    done = generate_into_scratch(course, assignment)
     if done.returncode != 0:
         raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{done.stderr[-2000:]}")
     notebooks = assignment_notebooks(course, assignment)

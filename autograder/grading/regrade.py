@@ -30,7 +30,6 @@ import datetime
 import json
 import shutil
 import sqlite3
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -41,7 +40,7 @@ from nbgrader import utils
 
 from autograder.grading import late
 from autograder.grading.config import RESULTS_DIR, Course, SandboxLimits
-from autograder.grading.pipeline import autograde, load_results, nbgrader, submitted_students
+from autograder.grading.pipeline import autograde, generate_into_scratch, load_results, submitted_students
 
 __all__ = ["Change", "RegradeError", "RegradeReport", "interrupted_regrade", "recover", "regrade"]
 
@@ -282,14 +281,7 @@ def recover(course: Course, assignment: str) -> str:
 
 def _refresh_gradebook_cells(course: Course, assignment: str) -> None:
     """``generate_assignment --force`` into a scratch folder: the gradebook takes the current test cells."""
-    with tempfile.TemporaryDirectory(prefix="course-grade-regrade-") as scratch:
-        done = nbgrader(
-            course,
-            "generate_assignment",
-            assignment,
-            "--force",
-            f"--CourseDirectory.release_directory={scratch}",
-        )
+    done = generate_into_scratch(course, assignment)
     if done.returncode != 0:
         lines = [
             line for line in (done.stdout + done.stderr).splitlines() if "rror" in line or "annot" in line
