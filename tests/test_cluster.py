@@ -27,7 +27,7 @@ import psutil
 import pytest
 from distributed import Client, LocalCluster
 from fixtures.tiny.course import SLUG, blank, make_tiny_course, perfect, wrong
-from support.submissions import add_submission
+from support.submissions import add_submission, scores_in
 
 from autograder.grading.cluster import (
     course_settings_text,
@@ -72,22 +72,6 @@ def class_course(tmp_path: Path, name: str, size: int) -> Path:
 
 def expected_score(student: str) -> float:
     return EXPECTED[student.split("-", 1)[1]]
-
-
-def scores_in(course_dir: Path) -> dict[str, dict[str, float]]:
-    """Every student's score per grade cell, straight from the gradebook file."""
-    with sqlite3.connect(course_dir / "gradebook.db") as db:
-        rows = db.execute(
-            "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
-            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "JOIN student ON submitted_assignment.student_id = student.id "
-            "JOIN base_cell ON grade.cell_id = base_cell.id"
-        ).fetchall()
-    result: dict[str, dict[str, float]] = {}
-    for student, cell, score in rows:
-        result.setdefault(student, {})[cell] = score
-    return result
 
 
 def submissions_in(course_dir: Path) -> list[str]:

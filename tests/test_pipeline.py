@@ -29,6 +29,7 @@ from support.submissions import (
     add_submission,
     answer_cells,
     course_config_text,
+    scores_in,
     strip_solution_markers,
     with_answers,
 )
@@ -47,22 +48,6 @@ LIMITS = SandboxLimits(cell_timeout=12, notebook_timeout=90, memory_mb=1536, max
 #: has to kill the sandbox); the tiny assignment's honest cells take well under a second.
 HOSTILE_LIMITS = SandboxLimits(cell_timeout=8, notebook_timeout=60, memory_mb=1536, max_processes=96)
 EXPECTED_BASE = {"perfect": 5.0, "blank": 0.0, "wrong": 1.5}
-
-
-def scores_in(course_dir: Path) -> dict[str, dict[str, float]]:
-    """Every student's score per grade cell, straight from the gradebook file."""
-    with sqlite3.connect(course_dir / "gradebook.db") as db:
-        rows = db.execute(
-            "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
-            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "JOIN student ON submitted_assignment.student_id = student.id "
-            "JOIN base_cell ON grade.cell_id = base_cell.id"
-        ).fetchall()
-    result: dict[str, dict[str, float]] = {}
-    for student, cell, score in rows:
-        result.setdefault(student, {})[cell] = score
-    return result
 
 
 def base_course(tmp_path: Path, name: str) -> Path:

@@ -66,6 +66,7 @@ __all__ = [
     "perfect_submission",
     "release_path",
     "repo_nbgrader_config",
+    "scores_in",
     "slugs",
     "solution_path",
     "strip_solution_markers",
@@ -203,6 +204,24 @@ def grade_submissions(
 def now_timestamp() -> str:
     """The current time in nbgrader's timestamp format (for real, non-synthetic submissions)."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def scores_in(course_dir: Path | str) -> dict[str, dict[str, float]]:
+    """Every student's score per grade cell, straight from the gradebook file."""
+    import sqlite3
+
+    with sqlite3.connect(Path(course_dir) / "gradebook.db") as db:
+        rows = db.execute(
+            "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
+            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+            "JOIN student ON submitted_assignment.student_id = student.id "
+            "JOIN base_cell ON grade.cell_id = base_cell.id"
+        ).fetchall()
+    result: dict[str, dict[str, float]] = {}
+    for student, cell, score in rows:
+        result.setdefault(student, {})[cell] = score
+    return result
 
 
 def gradebook_totals(course_dir: Path | str, *, missing_as_none: bool = True) -> dict[str, float | None]:
