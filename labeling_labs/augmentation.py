@@ -7,11 +7,7 @@ agree on them, and a learner who rebinds ``NAMES`` in the notebook changes nothi
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
-
-from labeling_labs.constants import HAM
+from labeling_labs.data import make_point
 
 __all__ = ["NAMES", "make_point"]
 
@@ -20,16 +16,3 @@ NAMES = tuple(
     "Aiko Amara Ana Bilal Carlos Chen Dmitri Elena Emeka Farah Giulia Hana Ibrahim Ines Jonas Kofi Leila Lucas "
     "Mei Nadia Omar Priya Rafael Sara Tomas Yusuf Zoe".split()
 )
-
-
-def make_point(text: str, label: int = HAM, **fields: Any) -> pd.Series:
-    """A data point like a row of the course's splits (``author``, ``date``, ``text``, ``label``, ``video``)."""
-    point = {
-        "author": "A. Commenter",
-        "date": "2015-05-25T12:00:00",
-        "text": text,
-        "label": label,
-        "video": 5,
-    }
-    point.update(fields)
-    return pd.Series(point, name=0)

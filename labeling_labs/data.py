@@ -19,14 +19,39 @@ its source in every split.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import pandas as pd
 
-from labeling_labs.constants import ABSTAIN, COLUMNS, SEED, TEST_VIDEO, VIDEO_FILES
+from labeling_labs.constants import ABSTAIN, COLUMNS, HAM, SEED, TEST_VIDEO, VIDEO_FILES
 from labeling_labs.resources import ResourceError, check_dataset_file, sha256_of
 
 #: Sizes of the splits, for checks and prose.
 TRAIN_SIZE, DEV_SIZE, VALID_SIZE, TEST_SIZE = 1586, 100, 120, 250
+
+
+def make_point(text: str, label: int | None = HAM, **fields: Any) -> pd.Series:
+    """A data point shaped like a row of the splits: the columns of :data:`COLUMNS`, in order.
+
+    ``text`` and ``label`` are as given; the other columns hold a plausible comment's values
+    (``author`` "A. Commenter", a ``date`` in May 2015, ``video`` 5), and ``fields`` overrides any of
+    them. ``label=None`` leaves the label out, as a labeling function sees a comment when it is graded.
+
+    >>> make_point("I love this song")["video"]
+    5
+    """
+    values = {
+        "author": "A. Commenter",
+        "date": "2015-05-25T12:00:00",
+        "text": text,
+        "label": label,
+        "video": 5,
+    }
+    values.update(fields)
+    if values["label"] is None:
+        del values["label"]
+    ordered = [c for c in COLUMNS if c in values] + [c for c in values if c not in COLUMNS]
+    return pd.Series({column: values[column] for column in ordered}, name=0)
 
 
 @dataclass(frozen=True)

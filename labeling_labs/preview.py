@@ -16,34 +16,19 @@ random numbers of the cells that follow it.
 
 from __future__ import annotations
 
-import contextlib
 import html
-import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from labeling_labs.constants import SEED
+from labeling_labs.seeding import seeded
 
 __all__ = ["applicability", "preview_transformations", "shorten_pair", "style_preview"]
 
 #: Columns of the table that :func:`preview_transformations` returns, in order.
 PREVIEW_COLUMNS = ("TF", "original", "transformed")
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed :mod:`random` and NumPy's global generator, and restore both on exit."""
-    python_state = random.getstate()
-    numpy_state = np.random.get_state()
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
 
 
 def _tf_name(tf) -> str:

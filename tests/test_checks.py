@@ -12,6 +12,7 @@ from snorkel.labeling import LabelingFunction, labeling_function
 
 from autograder.checks import (
     CheckFailed,
+    Credit,
     NotAnswered,
     call_safely,
     expect,
@@ -21,11 +22,14 @@ from autograder.checks import (
     quietly,
     require_answer,
     require_function,
+    same,
     show,
     unchanged_after,
     unwrap,
 )
 from labeling_labs.constants import ABSTAIN, SPAM
+from labeling_labs.data import make_point
+from labeling_labs.seeding import seeded
 
 
 def stub(x):
@@ -155,3 +159,128 @@ def test_passed_and_partial_credit_print_one_line_each(capsys):
     assert partial_credit(3, 4, ["coverage: 2 of 2", "accuracy: 1 of 2"]) == 3.0
     assert capsys.readouterr().out == "- coverage: 2 of 2\n- accuracy: 1 of 2\nScore: 3 of 4 points.\n"
     assert partial_credit(7, 4) == 4.0 and partial_credit(-1, 4) == 0.0
+
+
+# -- partial credit: one model for every assignment -----------------------------------------------------------
+
+
+def test_credit_shares_the_points_by_weight_and_prints_one_line_per_part(capsys):
+    credit = Credit(2)
+    with credit.part("the table", 3):
+        pass
+    with credit.part("the name"):
+        raise CheckFailed("`weakest_slice` is 'x'.")
+    with credit.part("the table", 3):  # entered again, e.g. by the hidden block: the same part
+        pass
+    assert credit.score() == 1.5
+    assert capsys.readouterr().out == (
+        "- the table (1.5 of 1.5): passed.\n"
+        "- the name (0 of 0.5): `weakest_slice` is 'x'.\n"
+        "Score: 1.5 of 2 points.\n"
+    )
+
+
+def test_credit_keeps_a_parts_first_failure_and_awards_measured_parts(capsys):
+    credit = Credit(4)
+    with credit.part("a", 2):
+        raise CheckFailed("first")
+    with credit.part("a", 2):
+        raise CheckFailed("second")
+    credit.award("coverage", 1, 2, "91.0%.")
+    assert credit.score() == 1.0
+    assert (
+        capsys.readouterr().out == "- a (0 of 2): first\n- coverage (1 of 2): 91.0%.\nScore: 1 of 4 points.\n"
+    )
+
+
+def test_credit_fails_the_cell_when_nothing_is_earned():
+    blank = Credit(2)
+    with blank.part("a"):
+        raise NotAnswered("Not answered yet: `a`")
+    with blank.part("b"):
+        raise NotAnswered("Not answered yet: `b`")
+    with pytest.raises(NotAnswered, match="`a`"):
+        blank.score()
+
+    wrong = Credit(2)
+    with wrong.part("a"):
+        raise NotAnswered("Not answered yet: `a`")
+    with wrong.part("b"):
+        raise CheckFailed("`b` is wrong.")
+    with pytest.raises(CheckFailed) as failure:
+        wrong.score()
+    assert str(failure.value) == (
+        "- a (0 of 1): Not answered yet: `a`\n- b (0 of 1): `b` is wrong.\nScore: 0 of 2 points."
+    )
+    assert Credit(2).score() is None  # no parts: no partial score
+
+
+def test_credit_turns_a_learners_exception_into_its_part_failing_and_lets_real_errors_through(capsys):
+    from autograder.checks.remote import LearnerError
+
+    credit = Credit(2)
+    with credit.part("first"):
+        pass
+    with credit.part("second"):
+        raise LearnerError("ZeroDivisionError", "division by zero")
+    assert credit.score() == 1.0
+    assert (
+        "- second (0 of 1): Your code raised ZeroDivisionError: 'division by zero'" in capsys.readouterr().out
+    )
+    with pytest.raises(NameError), credit.part("third"):
+        raise NameError("x")
+
+
+# -- one equality, one data point, one seeding -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (1, 1.0, True),
+        (np.int64(5), 5, True),
+        (True, 1, False),
+        ("5", 5, False),
+        (None, float("nan"), True),
+        (float("nan"), float("nan"), True),
+        (None, 0, False),
+        (pd.Series([1, None], index=[3, 4]), pd.Series([1.0, float("nan")], index=[3, 4]), True),
+        (pd.Series([1, 2], index=[3, 4]), pd.Series([1, 2], index=[4, 3]), False),
+        (pd.Series([1]), [1], False),
+        (np.array([1.0, np.nan]), np.array([1.0, np.nan]), True),
+        (np.array([1, 2]), np.array([1, 2, 3]), False),
+        (pd.DataFrame({"a": [1]}), pd.DataFrame({"b": [1]}), False),
+    ],
+)
+def test_same_is_strict_about_kinds_and_lenient_about_missing_values(a, b, expected):
+    assert same(a, b) is expected
+
+
+def test_same_is_not_fooled_by_an_object_that_equals_everything():
+    class Always:
+        def __eq__(self, other):
+            return np.array([True, True])
+
+    assert same(Always(), 1) is False
+
+
+def test_one_make_point_for_every_lab():
+    point = make_point("Nice song")
+    assert list(point.index) == ["author", "date", "text", "label", "video"] and point["label"] == 0
+    assert "label" not in make_point("Nice song", label=None).index  # as an LF sees a comment when graded
+    assert make_point("x", label=1, video=2)[["label", "video"]].tolist() == [1, 2]
+
+
+def test_seeded_seeds_both_generators_and_puts_them_back():
+    import random
+
+    random.seed(7)
+    np.random.seed(7)
+    expected = random.random(), np.random.rand()
+    random.seed(7)
+    np.random.seed(7)
+    with seeded(1):
+        inside = random.random(), np.random.rand()
+    with seeded(1):
+        assert (random.random(), np.random.rand()) == inside
+    assert (random.random(), np.random.rand()) == expected

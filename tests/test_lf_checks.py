@@ -14,7 +14,6 @@ from autograder.checks.lf import (
     check_name,
     check_votes,
     coverage_and_accuracy,
-    make_point,
     memorisation_reasons,
     require_lf,
     vote,
@@ -62,9 +61,13 @@ def test_require_lf_accepts_an_lf_and_names_the_stub_and_the_plain_function():
     )
 
 
-def test_make_point_has_no_label():
-    point = make_point("hello")
-    assert point["text"] == "hello" and "label" not in point.index
+def test_an_lf_graded_on_a_comment_never_sees_a_label():
+    @labeling_function()
+    def reads_the_label(x):
+        return x.label
+
+    with pytest.raises(CheckFailed, match="raised AttributeError"):
+        vote(reads_the_label, "PLEASE subscribe", "reads_the_label")
 
 
 def test_vote_and_its_messages():

@@ -19,7 +19,6 @@ from snorkel.slicing import PandasSFApplier, SlicingFunction, slicing_function
 
 from autograder.checks import CheckFailed, NotAnswered
 from autograder.checks.sf import (
-    Credit,
     band_points,
     check_comparison,
     check_improved_slices,
@@ -221,12 +220,6 @@ def test_membership_works_on_rows_of_a_split():
     assert check_membership(short, "short", cases, rule="holds short comments") == len(FRAME)
 
 
-def test_make_point_has_the_course_columns():
-    point = make_point("hi")
-    assert list(point.index) == ["author", "date", "text", "label", "video"]
-    assert point["text"] == "hi" and point["label"] == -1
-
-
 # -- the keyword factory -------------------------------------------------------------------------------
 
 ZEBRA_CASES = [("A ZEBRA!", True), ("what a song", False)]
@@ -279,47 +272,6 @@ def test_a_factory_with_a_wrong_name_or_no_return():
 
     with pytest.raises(CheckFailed, match=r"returned None\. The factory should return the SlicingFunction"):
         check_keyword_factory(forgetful, "make_keyword_sf", ["zebra"], ZEBRA_CASES)
-
-
-# -- credit --------------------------------------------------------------------------------------------
-
-
-def test_credit_adds_the_parts_that_pass(capsys):
-    credit = Credit(2)
-    with credit.part("the table", 1.5):
-        pass
-    with credit.part("the name", 0.5):
-        raise CheckFailed("`weakest_slice` is 'x'.")
-    with credit.part("the table", 1.5):  # entered again, e.g. by the hidden block
-        pass
-    assert credit.score() == 1.5
-    assert capsys.readouterr().out == (
-        "- the table (1.5 of 1.5): passed.\n- the name (0 of 0.5): `weakest_slice` is 'x'.\nScore: 1.5 of 2 points.\n"
-    )
-
-
-def test_credit_keeps_the_first_failure_of_a_part_and_reraises_when_nothing_is_answered():
-    credit = Credit(1)
-    with credit.part("a", 1):
-        raise CheckFailed("first")
-    with credit.part("a", 1):
-        raise CheckFailed("second")
-    assert credit.score() == 0.0
-
-    blank = Credit(2)
-    with blank.part("a", 1):
-        raise NotAnswered("Not answered yet: `a`")
-    with blank.part("b", 1):
-        raise NotAnswered("Not answered yet: `b`")
-    with pytest.raises(NotAnswered, match="`a`"):
-        blank.score()
-
-
-def test_credit_does_not_swallow_real_errors():
-    credit = Credit(1)
-    with pytest.raises(NameError):
-        with credit.part("a", 1):
-            raise NameError("x")
 
 
 # -- slice matrices, sizes and examples ------------------------------------------------------------------

@@ -15,7 +15,6 @@ from snorkel.preprocess.nlp import SpacyPreprocessor
 
 from autograder.checks import CheckFailed, NotAnswered
 from autograder.checks.tf import (
-    Scorecard,
     apply_policy,
     check_keeps_input,
     check_synonym_result,
@@ -424,40 +423,6 @@ def test_retrained_accuracy_refits_a_copy():
         retrained_accuracy("not a model", small, test, name="model")
 
 
-# -- partial credit --------------------------------------------------------------------------------------------
-
-
-def test_scorecard_partial_credit(capsys):
-    card = Scorecard(points=3)
-    with card.part(1, "first"):
-        pass
-    with card.part(2, "second"):
-        raise CheckFailed("wrong")
-    assert card.result() == 1.0
-    assert capsys.readouterr().out == "- first: passed.\n- second: not yet. wrong\nScore: 1 of 3 points.\n"
-
-
-def test_scorecard_raises_the_first_failure_when_nothing_passed():
-    card = Scorecard(points=2)
-    with card.part(1, "first"):
-        raise NotAnswered("Not answered yet: `x` is still the placeholder.")
-    with card.part(1, "second"):
-        raise CheckFailed("wrong")
-    with pytest.raises(NotAnswered, match="^Not answered yet"):
-        card.result()
-
-
-def test_scorecard_without_parts_gives_no_partial_score():
-    assert Scorecard(points=2).result() is None
-
-
-def test_scorecard_lets_other_errors_through():
-    card = Scorecard(points=1)
-    with pytest.raises(ZeroDivisionError):
-        with card.part(1, "boom"):
-            1 / 0  # noqa: B018
-
-
 # -- the same verdicts where grading runs them: in the checker, the TFs behind handles ------------------------
 
 
@@ -715,20 +680,6 @@ def test_synonym_result_must_be_one_token_replaced_in_place_glued_ones_included(
             both, point, doc, name="tf", pos_tag="NOUN", lookup=synonyms, label="held-out comment 4"
         )
     assert "Samsung" not in str(info.value) and "held-out comment 4" in str(info.value)
-
-
-def test_scorecard_turns_a_learners_exception_behind_a_handle_into_that_part_failing(capsys):
-    from autograder.checks.remote import LearnerError
-
-    card = Scorecard(points=2)
-    with card.part(1, "first"):
-        pass
-    with card.part(1, "second"):
-        raise LearnerError("ZeroDivisionError", "division by zero")
-    assert card.result() == 1.0
-    assert (
-        "- second: not yet. Your code raised ZeroDivisionError: 'division by zero'" in capsys.readouterr().out
-    )
 
 
 def test_source_comments_models_and_in_place_tfs_in_both_places(kernel, spacy_pre):

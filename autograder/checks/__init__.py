@@ -1,7 +1,9 @@
 """What learners' test cells import: the checks, and nothing of the instructor's machinery.
 
 - :mod:`autograder.checks.core` -- the contract every check keeps: :class:`CheckFailed`,
-  :class:`NotAnswered`, :func:`expect`, :func:`call_safely`, :func:`show`, messages;
+  :class:`NotAnswered`, :func:`expect`, :func:`call_safely`, :func:`show`, :func:`same`, messages;
+- :mod:`autograder.checks.credit` -- partial credit: :class:`Credit`, the one model of a test cell's
+  points shared among its parts;
 - :mod:`autograder.checks.lf`, :mod:`~autograder.checks.tf`, :mod:`~autograder.checks.sf` --
   the checks of labs 1, 2 and 3.
 
@@ -18,18 +20,20 @@ from autograder.checks.core import (
     expect,
     held_out_split,
     is_stub,
-    partial_credit,
     passed,
     quietly,
     require_answer,
     require_function,
+    same,
     show,
     unchanged_after,
     unwrap,
 )
+from autograder.checks.credit import Credit, partial_credit
 
 __all__ = [
     "CheckFailed",
+    "Credit",
     "NotAnswered",
     "call_each",
     "call_safely",
@@ -41,6 +45,7 @@ __all__ = [
     "quietly",
     "require_answer",
     "require_function",
+    "same",
     "show",
     "unchanged_after",
     "unwrap",

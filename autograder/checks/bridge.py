@@ -29,6 +29,7 @@ import json
 from typing import Any
 
 from autograder.checks import codec
+from autograder.checks.core import same
 
 __all__ = ["serve"]
 
@@ -90,25 +91,6 @@ def _snapshot(value: Any) -> Any:
         return None
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        import pandas as pd
-
-        if isinstance(a, pd.Series | pd.DataFrame):
-            return type(a) is type(b) and a.equals(b) and list(a.index) == list(b.index)
-        import numpy as np
-
-        if isinstance(a, np.ndarray):
-            return (
-                isinstance(b, np.ndarray)
-                and a.shape == b.shape
-                and bool(np.array_equal(a, b, equal_nan=True))
-            )
-        return bool(a == b)
-    except Exception:
-        return False
-
-
 def _is_mutable(value: Any) -> bool:
     import numpy as np
     import pandas as pd
@@ -127,7 +109,7 @@ def _call(func: Any, args: list, kwargs: dict) -> dict:
     changed = {}
     for key, before in watched.items():
         after = args[key] if isinstance(key, int) else kwargs[key]
-        if before is not None and not _same(before, after):
+        if before is not None and not same(before, after):
             changed[str(key)] = _encode(after)
     if changed:
         reply["changed"] = changed

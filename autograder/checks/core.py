@@ -1,4 +1,4 @@
-"""The checks that learners' test cells call: contract, stubs, safe calls, messages and partial credit.
+"""The checks that learners' test cells call: contract, stubs, safe calls, equality and messages.
 
 These helpers hold logic, never answers: expected values and held-out cases live
 in the notebooks' hidden test blocks. Every failure is an ``AssertionError``
@@ -21,7 +21,7 @@ import functools
 import io
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -32,11 +32,11 @@ __all__ = [
     "expect",
     "held_out_split",
     "is_stub",
-    "partial_credit",
     "passed",
     "quietly",
     "require_answer",
     "require_function",
+    "same",
     "show",
     "unchanged_after",
     "unwrap",
@@ -187,36 +187,91 @@ def unchanged_after(func: Callable, point: Any, *, name: str) -> Any:
     """Call ``func(point)`` on a copy and check the learner's function did not modify its input."""
     before = copy.deepcopy(point)
     result = call_safely(func, point, name=name, about=f"the data point {show(point)}")
-    same = _same_point(before, point)
     expect(
-        same,
+        same(before, point),
         f"`{name}` changed the data point it was given. Work on a copy instead, "
         "for example `x = x.copy()` or build a new point.",
     )
     return result
 
 
-def _same_point(a: Any, b: Any) -> bool:
-    try:
-        import pandas as pd
+def same(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are the same value for a check, as a plain ``bool``.
 
-        if isinstance(a, pd.Series) and isinstance(b, pd.Series):
-            return list(a.index) == list(b.index) and all(_same_value(a[k], b[k]) for k in a.index)
-    except ImportError:  # pragma: no cover - pandas is always installed with the course
-        pass
-    try:
+    The one equality of the checks, for values a learner's code made or may have changed:
+
+    - a missing value (``None``, NaN, ``pd.NA``, ``NaT``) is the same as any other missing value;
+    - numbers compare by value (``1`` is ``1.0`` and ``np.int64(1)``), but a ``bool`` is not a number;
+    - a ``Series``, ``DataFrame`` or NumPy array is the same as one of its kind with the same index
+      (columns, shape) and the same values, by this rule;
+    - a spaCy ``Doc`` is the same only as itself (comparing two parses says nothing);
+    - anything else by ``==``; when that raises or gives something other than a bool, not the same.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
+    if _is_doc(a) or _is_doc(b):
+        return a is b
+    if isinstance(a, pd.Series | pd.DataFrame | np.ndarray) or isinstance(
+        b, pd.Series | pd.DataFrame | np.ndarray
+    ):
+        return _same_container(a, b)
+    if isinstance(a, bool | np.bool_) or isinstance(b, bool | np.bool_):
+        return isinstance(a, bool | np.bool_) and isinstance(b, bool | np.bool_) and bool(a) == bool(b)
+    if _is_number(a) and _is_number(b):
         return bool(a == b)
+    try:
+        result = a == b
     except Exception:
         return False
+    return result if type(result) is bool else isinstance(result, np.bool_) and bool(result)
 
 
-def _same_value(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+def _missing(value: Any) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
+    return isinstance(value, float | np.floating) and math.isnan(value)
+
+
+def _is_number(value: Any) -> bool:
+    import numbers
+
+    import numpy as np
+
+    return isinstance(value, numbers.Number | np.number) and not isinstance(value, bool | np.bool_)
+
+
+def _is_doc(value: Any) -> bool:
+    return type(value).__name__ == "Doc" and type(value).__module__.startswith("spacy")
+
+
+def _same_container(a: Any, b: Any) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    if type(a) is not type(b):
+        return False
     try:
-        return bool(a == b)
-    except Exception:
-        return a is b
+        if isinstance(a, np.ndarray):
+            if a.shape != b.shape:
+                return False
+            if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
+                return bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f" or b.dtype.kind == "f"))
+            return all(same(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
+        if list(a.index) != list(b.index):
+            return False
+        if isinstance(a, pd.Series):
+            return all(same(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True))
+        return list(a.columns) == list(b.columns) and all(
+            same(a.iloc[:, i], b.iloc[:, i]) for i in range(a.shape[1])
+        )
+    except Exception:  # a learner's object whose index or values cannot be read is not the same
+        return False
 
 
 @functools.lru_cache(maxsize=4)
@@ -252,16 +307,3 @@ def quietly():
 def passed(message: str) -> None:
     """Print the one line a passing check shows: something worth knowing."""
     print(f"Passed: {message}")
-
-
-def partial_credit(earned: float, points: float, reasons: Iterable[str] = ()) -> float:
-    """Print what earned and lost points, and return the score for the test cell's last line.
-
-    nbgrader reads a test cell's final value as its partial credit, so a cell
-    with degrees of credit ends with ``partial_credit(earned, points, reasons)``.
-    """
-    earned = max(0.0, min(float(points), round(float(earned), 2)))
-    for reason in reasons:
-        print(f"- {reason}")
-    print(f"Score: {earned:g} of {points:g} points.")
-    return earned

@@ -28,6 +28,7 @@ from autograder.checks import (
 )
 from autograder.checks.remote import kernel_side
 from labeling_labs.constants import ABSTAIN, HAM, SPAM
+from labeling_labs.data import make_point
 
 __all__ = [
     "VOTE_NAMES",
@@ -80,13 +81,6 @@ def require_lf(lf: Any, name: str) -> Any:
     return require_function(lf, name, kind=LabelingFunction)
 
 
-def make_point(text: str, **fields: Any) -> pd.Series:
-    """A data point like a row of the course's splits, with ``text`` and no ``label``."""
-    point = {"author": "A. Commenter", "date": "2015-05-25T12:00:00", "text": text, "video": 5}
-    point.update(fields)
-    return pd.Series(point, name=0)
-
-
 def without_labels(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` without its ``label`` column: what LFs see when they are graded."""
     return frame.drop(columns=["label"], errors="ignore").copy()
@@ -103,7 +97,7 @@ def _as_vote(value: Any, name: str, about: str) -> int:
 
 def vote(lf: Any, text_or_point: Any, name: str) -> int:
     """What ``lf`` returns for a comment (a text or a data point), checked to be ABSTAIN, HAM or SPAM."""
-    point = make_point(text_or_point) if isinstance(text_or_point, str) else text_or_point
+    point = make_point(text_or_point, label=None) if isinstance(text_or_point, str) else text_or_point
     about = f"the comment {show(point['text'], 60)}"
     return _as_vote(call_safely(lf, point, name=name, about=about), name, about)
 

@@ -36,18 +36,18 @@ from autograder.checks import (
     expect,
     held_out_split,
     is_stub,
-    partial_credit,
     quietly,
     require_answer,
     require_function,
+    same,
     show,
 )
 from autograder.checks.codec import CodecError
 from autograder.checks.remote import LearnerError, is_handle, kernel_side, map_remote, type_name
-from labeling_labs.constants import ABSTAIN, COLUMNS, SEED
+from labeling_labs.constants import SEED
+from labeling_labs.data import make_point
 
 __all__ = [
-    "Credit",
     "band_points",
     "check_comparison",
     "check_improved_slices",
@@ -96,55 +96,7 @@ __all__ = [
 TOLERANCE = 1e-9
 
 
-class Credit:
-    """Points for a test cell made of parts: a part earns its points only if every check in it passes.
-
-    >>> credit = Credit(2)
-    >>> with credit.part("the table", 1.5):
-    ...     pass  # checks that raise CheckFailed or NotAnswered
-    >>> with credit.part("the weakest slice", 0.5):
-    ...     pass
-    >>> credit.score()  # the test cell's last line: nbgrader reads it as the partial score
-
-    A part may be entered again (e.g. once in the visible checks, once in the hidden
-    block). If no part was answered at all, :meth:`score` raises the first
-    :class:`NotAnswered`, so an untouched question reads "Not answered yet".
-    """
-
-    def __init__(self, points: float) -> None:
-        self.points = float(points)
-        self._parts: dict[str, float] = {}
-        self._failures: dict[str, AssertionError] = {}
-
-    @contextlib.contextmanager
-    def part(self, what: str, points: float):
-        self._parts.setdefault(what, float(points))
-        try:
-            yield
-        except (NotAnswered, CheckFailed) as failure:
-            self._failures.setdefault(what, failure)  # the first failure of a part is the one to read
-
-    def score(self) -> float:
-        if self._parts and all(isinstance(self._failures.get(what), NotAnswered) for what in self._parts):
-            raise next(iter(self._failures.values()))
-        earned = sum(points for what, points in self._parts.items() if what not in self._failures)
-        reasons = [
-            f"{what} ({points:g} of {points:g}): passed."
-            if what not in self._failures
-            else f"{what} (0 of {points:g}): {self._failures[what]}"
-            for what, points in self._parts.items()
-        ]
-        return partial_credit(earned, self.points, reasons)
-
-
 # --- slicing functions -----------------------------------------------------------------------------
-
-
-def make_point(text: str, **fields: Any) -> pd.Series:
-    """A data point shaped like a row of the course's splits, with ``text`` and defaults elsewhere."""
-    values = {"author": "A learner", "date": None, "text": text, "label": ABSTAIN, "video": 0}
-    values.update(fields)
-    return pd.Series({column: values[column] for column in COLUMNS}, name=-1)
 
 
 def _plain(value: Any) -> Any:
@@ -677,26 +629,10 @@ def check_slice_examples(
         theirs = examples.loc[wanted, column].tolist()
         ours = frame.loc[wanted, column].tolist()
         expect(
-            all(_same_cell(a, b) for a, b in zip(theirs, ours, strict=True)),
+            all(same(a, b) for a, b in zip(theirs, ours, strict=True)),
             f"`{name}` holds the rows of `{split}` that your {field!r} SF selects, but their {column!r} values are "
             f"not those of `{split}`. Take the rows as they are, with `slice_dataframe({split}, ...)`.",
         )
-
-
-def _same_cell(a: Any, b: Any) -> bool:
-    if (
-        a is None
-        or b is None
-        or (isinstance(a, float) and math.isnan(a))
-        or (isinstance(b, float) and math.isnan(b))
-    ):
-        return (a is None or (isinstance(a, float) and math.isnan(a))) and (
-            b is None or (isinstance(b, float) and math.isnan(b))
-        )
-    try:
-        return type(a) is type(b) and a == b or (_is_number(a) and _is_number(b) and float(a) == float(b))
-    except (TypeError, ValueError):
-        return False
 
 
 def _is_number(value: Any) -> bool:

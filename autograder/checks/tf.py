@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import pickle
-import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -46,18 +45,21 @@ from autograder.checks import (
     quietly,
     require_answer,
     require_function,
+    same,
     show,
     unwrap,
 )
+from autograder.checks.core import _is_doc
 from autograder.checks.remote import LearnerError, kernel_side, type_name
-from labeling_labs.augmentation import NAMES, make_point
+from labeling_labs.augmentation import NAMES
 from labeling_labs.constants import SEED
+from labeling_labs.data import make_point
+from labeling_labs.seeding import seeded
 
 __all__ = [
     "NAMES",
     "apply_policy",
     "assignment_source",
-    "Scorecard",
     "call_many",
     "check_keeps_input",
     "check_policy",
@@ -76,7 +78,6 @@ __all__ = [
     "retrained_accuracy",
     "run_tf",
     "seeded",
-    "same_value",
     "share_applied",
     "source_of",
     "substitute",
@@ -102,14 +103,6 @@ def require_tf(tf: Any, name: str) -> Any:
             "Did you forget the `@transformation_function(...)` line above `def`?"
         )
     return tf
-
-
-@contextlib.contextmanager
-def seeded(seed: int = SEED) -> Iterator[None]:
-    """Seed ``random`` and ``numpy.random`` (the generators TFs and policies draw from)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    yield
 
 
 @contextlib.contextmanager
@@ -213,7 +206,7 @@ def _keeps_input_report(tf: Any, point: pd.Series, seed: int) -> dict:
     changed = sorted(
         str(key)
         for key in set(before) | set(x.index)
-        if key not in before or key not in x.index or not _same(before[key], x[key])
+        if key not in before or key not in x.index or not same(before[key], x[key])
     )
     if not changed:
         return {}
@@ -545,26 +538,6 @@ def _copy_point(x: pd.Series) -> pd.Series:
     return y
 
 
-def _is_doc(value: Any) -> bool:
-    return type(value).__name__ == "Doc" and type(value).__module__.startswith("spacy")
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """``a == b`` as a plain bool, for a learner's values that may not compare cleanly (NaN equals NaN)."""
-    return _same(a, b)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if _is_doc(a) or _is_doc(b):
-        return a is b
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:  # both NaN
-        return True
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
 def text_problems(new: Any, old: str, *, quote: bool = True) -> list[str]:
     """What makes ``new`` unreadable as a transformed version of ``old`` (empty when it is fine).
 
@@ -684,14 +657,14 @@ def _judge_contract(
         f"`{name}` returned a point without `text` or `label` fields for {about}. Return a copy of the whole point.",
     )
     expect(
-        _same(result["label"], point["label"]),
+        same(result["label"], point["label"]),
         f"`{name}` changed the label from {show(point['label'])} to {show(result['label'])} for {about}. "
         "A TF for data augmentation must preserve the label.",
     )
     lost = [
         str(key)
         for key in point.index
-        if key != "text" and (key not in result.index or not _same(result[key], point[key]))
+        if key != "text" and (key not in result.index or not same(result[key], point[key]))
     ]
     expect(
         not lost,
@@ -699,14 +672,14 @@ def _judge_contract(
         "A TF changes the text only: start from `x.copy()`, which keeps every other field.",
     )
     expect(
-        _same(result["text"], point["text"]) is False,
+        same(result["text"], point["text"]) is False,
         f"`{name}` returned the text unchanged for {about}. When a TF cannot change a point it returns None.",
     )
     problems = text_problems(result["text"], point["text"], quote=quote)
     expect(not problems, f"`{name}` returned a point for {about}, but {problems[0] if problems else ''}.")
     again = _checked_result(trial.get("again"), point, name=name, label=label)
     again_text = None if again is None else again.get("text")
-    same_again = again is not None and _same(again_text, result["text"])
+    same_again = again is not None and same(again_text, result["text"])
     if quote:
         gave = f"gave {show(result['text'], 50)} and then {show(again_text, 50)}"
     else:
@@ -796,7 +769,7 @@ def policy_problems(
         "keep_original": keep_original,
     }
     for key, value in wanted.items():
-        if not _same(found[key], value):
+        if not same(found[key], value):
             problems.append(f"`{name}` has {key}={show(found[key])}; the question asks for {key}={value!r}.")
     if p is not None:
         got = getattr(policy, "_p", None)
@@ -829,56 +802,6 @@ def apply_policy(tfs: Sequence[Any], policy: Any, frame: pd.DataFrame, *, seed: 
     if not isinstance(frame, pd.DataFrame):
         raise CheckFailed(f"Applying your TFs with your policy gave {show(frame, 60)}, not a DataFrame.")
     return frame
-
-
-class Scorecard:
-    """Credit for a test cell with several parts: each part earns its weight unless its check fails.
-
-    >>> card = Scorecard(points=3)
-    >>> with card.part(1, "the verb TF"):
-    ...     check_something()
-    >>> card.result()  # the cell's last expression: its partial credit
-
-    The score is ``points`` times the share of the weight earned, so the
-    release (visible parts only) and the graded notebook (visible and hidden
-    parts) both give full points to a right answer. When every part fails,
-    :meth:`result` raises the first failure instead, so a stub or a wholly wrong
-    answer fails the cell with its own message ("Not answered yet" for a stub).
-    """
-
-    def __init__(self, points: float) -> None:
-        self.points = float(points)
-        self.weight = 0.0
-        self.earned = 0.0
-        self.reasons: list[str] = []
-        self.failures: list[AssertionError] = []
-
-    @contextlib.contextmanager
-    def part(self, weight: float, label: str) -> Iterator[None]:
-        """Run one part's checks; a failing check (``AssertionError``) costs this part only."""
-        self.weight += weight
-        try:
-            yield
-        except AssertionError as failure:  # NotAnswered and CheckFailed both
-            self.failures.append(failure)
-            self.reasons.append(f"{label}: not yet. {failure}")
-        except LearnerError as error:  # the learner's code raised while a check read one of its objects
-            failure = CheckFailed(f"Your code raised {error.type_name}: {show(error.message, 200)}")
-            self.failures.append(failure)
-            self.reasons.append(f"{label}: not yet. {failure}")
-        else:
-            self.earned += weight
-            self.reasons.append(f"{label}: passed.")
-
-    def result(self) -> float | None:
-        """The cell's score (printed with the reasons), or raise the first failure when nothing passed."""
-        from autograder.checks import partial_credit
-
-        if not self.weight:
-            return None
-        if self.failures and self.earned == 0:
-            raise self.failures[0]
-        return partial_credit(self.points * self.earned / self.weight, self.points, self.reasons)
 
 
 def model_accuracy(model: Any, frame: pd.DataFrame, *, name: str) -> float:
