@@ -27,11 +27,10 @@ from autograder.checks import (
     show,
 )
 from autograder.checks.remote import kernel_side
-from labeling_labs.constants import ABSTAIN, HAM, SPAM
+from labeling_labs.constants import ABSTAIN, LABEL_NAMES
 from labeling_labs.data import make_point
 
 __all__ = [
-    "VOTE_NAMES",
     "apply_lfs_safely",
     "check_label_matrix",
     "check_name",
@@ -47,7 +46,6 @@ __all__ = [
     "without_labels",
 ]
 
-VOTE_NAMES = {ABSTAIN: "ABSTAIN", HAM: "HAM", SPAM: "SPAM"}
 #: Fields of a data point as the course's splits have them (``label`` deliberately absent).
 POINT_FIELDS = ("author", "date", "text", "video")
 #: Calls that mean an LF reads data instead of applying a rule.
@@ -87,7 +85,7 @@ def without_labels(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _as_vote(value: Any, name: str, about: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) not in VOTE_NAMES:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) not in LABEL_NAMES:
         raise CheckFailed(
             f"`{name}` returned {show(value)} for {about}. "
             "A labeling function returns one of ABSTAIN, HAM or SPAM (the ints -1, 0, 1)."
@@ -114,8 +112,8 @@ def check_votes(lf: Any, cases: Iterable[tuple], name: str) -> int:
         text, expected, *rest = case
         why = rest[0] if rest else None
         got = vote(lf, text, name)
-        reason = why or f"this comment should get {VOTE_NAMES[expected]}"
-        expect(got == expected, f"`{name}` returned {VOTE_NAMES[got]} for {show(text, 60)}, but {reason}.")
+        reason = why or f"this comment should get {LABEL_NAMES[expected]}"
+        expect(got == expected, f"`{name}` returned {LABEL_NAMES[got]} for {show(text, 60)}, but {reason}.")
         count += 1
     return count
 
@@ -170,7 +168,7 @@ def check_label_matrix(L: Any, name: str, *, rows: int, columns: int) -> np.ndar
         f"(here {rows} x {columns}).",
     )
     expect(bool(np.issubdtype(L.dtype, np.integer)), f"`{name}` holds {L.dtype} values; labels are integers.")
-    extra = sorted(set(np.unique(L).tolist()) - set(VOTE_NAMES))
+    extra = sorted(set(np.unique(L).tolist()) - set(LABEL_NAMES))
     expect(
         not extra,
         f"`{name}` holds {show(extra)}; a label matrix holds only -1 (ABSTAIN), 0 (HAM) and 1 (SPAM).",

@@ -36,11 +36,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbgrader import utils
 
 from autograder.grading import late
 from autograder.grading.config import RESULTS_DIR, Course, SandboxLimits
 from autograder.grading.pipeline import autograde, generate_into_scratch, load_results, submitted_students
+from autograder.grading.protocol import is_test_cell
 
 __all__ = ["Change", "RegradeError", "RegradeReport", "interrupted_regrade", "recover", "regrade"]
 
@@ -124,11 +124,7 @@ def _test_sources(path: Path) -> dict[str, str]:
         nb = nbformat.read(path, as_version=4)
     except Exception:
         return {}
-    return {
-        cell.metadata.nbgrader["grade_id"]: cell.source
-        for cell in nb.cells
-        if utils.is_grade(cell) and not utils.is_solution(cell) and cell.cell_type == "code"
-    }
+    return {cell.metadata.nbgrader["grade_id"]: cell.source for cell in nb.cells if is_test_cell(cell)}
 
 
 def _split_hidden(source: str) -> tuple[str, str]:

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbgrader import utils
 
 from autograder.grading.config import RESULTS_DIR, Course
 from autograder.grading.feedback import hide_hidden_tests, strip_ansi
 from autograder.grading.pipeline import load_results
+from autograder.grading.protocol import is_test_cell
 
 __all__ = ["ClassPicture", "Question", "class_picture", "render_html", "write_report"]
 
@@ -113,7 +113,7 @@ def _messages(nb, grades: dict[str, tuple[float | None, float]]) -> dict[str, li
     """``{grade_id: [messages]}``: what each failing or partly failing test cell told the learner."""
     found: dict[str, list[str]] = {}
     for cell in nb.cells:
-        if not (cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)):
+        if not is_test_cell(cell):
             continue
         grade_id = cell.metadata.nbgrader.get("grade_id")
         score, points = grades.get(grade_id, (None, 0.0))
