@@ -256,3 +256,19 @@ def test_a_lookup_of_held_out_comments_is_caught_by_its_behaviour_a_rule_is_not(
     assert held["text"].str.strip().str.endswith(("!", "?")).sum() >= 5  # enough votes to judge
     assert lookup_reasons(question, "question", held) == []  # one edit touches it; the others do not
     assert lookup_reasons(prefix_lookup, "prefix_lookup", held) != []
+
+
+def test_random_states_reads_every_seed_of_a_pipeline_and_nothing_of_other_models():
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from autograder.checks.lf import random_states
+
+    seeded = make_pipeline(CountVectorizer(), LogisticRegression(random_state=np.int64(123)))
+    assert random_states(seeded) == {"logisticregression__random_state": 123}
+    assert random_states(LogisticRegression()) == {"random_state": None}
+    assert random_states(LogisticRegression(random_state=np.random.RandomState(1)))[
+        "random_state"
+    ].startswith("RandomState")
+    assert random_states(object()) == {}

@@ -41,6 +41,7 @@ __all__ = [
     "lookup_reasons",
     "memorisation_reasons",
     "perturbed",
+    "random_states",
     "require_lf",
     "vote",
     "without_labels",
@@ -349,3 +350,24 @@ def lookup_reasons(lf: Any, name: str, frame: pd.DataFrame | None = None) -> lis
             "it votes on: it looks comments up instead of stating a rule"
         ]
     return []
+
+
+@kernel_side
+def random_states(model: Any) -> dict:
+    """``{parameter: value}`` of every ``random_state`` among ``model``'s scikit-learn parameters (the
+    steps of a pipeline included), read in the kernel where the model lives. A model without
+    ``get_params`` (not scikit-learn's) has none to report: ``{}``. Values other than an int or
+    ``None`` come back as their ``repr``."""
+    try:
+        params = model.get_params(deep=True)
+    except Exception:
+        return {}
+    found = {}
+    for key, value in params.items():
+        if not (key == "random_state" or str(key).endswith("__random_state")):
+            continue
+        if isinstance(value, np.integer):
+            value = int(value)
+        plain = value is None or (isinstance(value, int) and not isinstance(value, bool))
+        found[str(key)] = value if plain else repr(value)[:80]
+    return found

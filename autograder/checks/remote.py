@@ -144,13 +144,13 @@ class _Handle:
 
 
 def _call_remote(number: int, args: tuple, kwargs: dict) -> Any:
+    return _ask_call({"op": "call", "ref": number}, args, kwargs)
+
+
+def _ask_call(request: dict, args: tuple, kwargs: dict) -> Any:
+    """Send a call (``request`` plus the arguments as plain data or handles); the value it returns."""
     reply = _ask(
-        {
-            "op": "call",
-            "ref": number,
-            "args": [_arg(a) for a in args],
-            "kwargs": {k: _arg(v) for k, v in kwargs.items()},
-        }
+        {**request, "args": [_arg(a) for a in args], "kwargs": {k: _arg(v) for k, v in kwargs.items()}}
     )
     return _value(reply, args, kwargs)
 
@@ -383,15 +383,7 @@ def kernel_side(func: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _CHANNEL is None:
             return func(*args, **kwargs)
-        reply = _ask(
-            {
-                "op": "kernel",
-                "path": path,
-                "args": [_arg(a) for a in args],
-                "kwargs": {k: _arg(v) for k, v in kwargs.items()},
-            }
-        )
-        return _value(reply, args, kwargs)
+        return _ask_call({"op": "kernel", "path": path}, args, kwargs)
 
     wrapper.__kernel_side__ = func
     return wrapper

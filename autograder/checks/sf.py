@@ -529,15 +529,22 @@ def apply_sfs_where_they_live(sfs: Sequence[Any], frame: pd.DataFrame) -> dict:
         return {"raised": [type(error).__name__, str(error)]}
 
 
-def _apply_sfs(sfs: Sequence[Any], frame: pd.DataFrame, about: str) -> np.ndarray:
-    result = apply_sfs_where_they_live(list(sfs), frame)
+def _fail_if_raised(result: Any, doing: str, hint: str) -> None:
+    """Fail with "<doing> raised <kind>: <message>. <hint>" when a kernel-side helper's ``result`` says
+    the learner's code raised (``{"raised": [type name, message]}``)."""
     raised = result.get("raised") if isinstance(result, dict) else None
     if raised is not None:
         kind, message = (str(part) for part in raised)
-        raise CheckFailed(
-            f"Applying `sfs` to {about} raised {kind}: {show(message)}. "
-            f"Run the cells of your slicing functions again and check each one on its own."
-        )
+        raise CheckFailed(f"{doing} raised {kind}: {show(message)}. {hint}")
+
+
+def _apply_sfs(sfs: Sequence[Any], frame: pd.DataFrame, about: str) -> np.ndarray:
+    result = apply_sfs_where_they_live(list(sfs), frame)
+    _fail_if_raised(
+        result,
+        f"Applying `sfs` to {about}",
+        "Run the cells of your slicing functions again and check each one on its own.",
+    )
     S = result.get("S") if isinstance(result, dict) else None
     if not isinstance(S, np.ndarray) or not S.dtype.names or len(S) != len(frame):
         raise CheckFailed(f"Applying `sfs` to {about} did not give a slice matrix: {show(S)}.")
@@ -874,13 +881,11 @@ def recompute_sliceaware(model: Any, name: str, X: Any, y: np.ndarray, S: np.nda
     the scores are computed here."""
     S = _require_recarray(S, "S_test")
     result = sliceaware_predictions(model, X)
-    raised = result.get("raised") if isinstance(result, dict) else None
-    if raised is not None:
-        kind, message = (str(part) for part in raised)
-        raise CheckFailed(
-            f"Scoring `{name}` on the test features raised {kind}: {show(message)}. "
-            f"Does its base architecture take the `X_test` features as they are?"
-        )
+    _fail_if_raised(
+        result,
+        f"Scoring `{name}` on the test features",
+        "Does its base architecture take the `X_test` features as they are?",
+    )
     preds = np.asarray(result.get("preds")) if isinstance(result, dict) else None
     probs = np.asarray(result.get("probs")) if isinstance(result, dict) else None
     golds = np.asarray(y)
