@@ -35,6 +35,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support.submissions import nbgrader_env_for
 
 from autograder.grading.feedback import strip_ansi
 
@@ -73,18 +74,9 @@ class Term:
         shutil.copy(FIXTURE / "students.csv", self.course / "students.csv")
 
     def env(self, who: str) -> dict[str, str]:
-        home = self.root / "homes" / who
-        (home / "jupyter-config").mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-        env.update(
-            HOME=str(home),
-            JUPYTER_CONFIG_DIR=str(home / "jupyter-config"),
-            COURSE_EXCHANGE=str(self.exchange),
-            COURSE_ID=COURSE_ID,
-            PYTHONWARNINGS="ignore",
-            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        return nbgrader_env_for(
+            self.root / "homes" / who, COURSE_EXCHANGE=str(self.exchange), COURSE_ID=COURSE_ID
         )
-        return env
 
     def student_dir(self, student: str) -> Path:
         folder = self.root / "students" / student

@@ -24,6 +24,8 @@ import datetime
 import os
 import re
 import runpy
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -45,6 +47,7 @@ from autograder.authoring.layout import (
     slugs,
     solution_path,
 )
+from autograder.grading.config import nbgrader_env
 
 __all__ = [
     "REPO_ROOT",
@@ -63,9 +66,11 @@ __all__ = [
     "load_wrong_answers",
     "make_course",
     "nbgrader_command",
+    "nbgrader_env_for",
     "perfect_submission",
     "release_path",
     "repo_nbgrader_config",
+    "run_in_course",
     "scores_in",
     "slugs",
     "solution_path",
@@ -199,6 +204,30 @@ def grade_submissions(
     with concurrent.futures.ThreadPoolExecutor(max_workers=parts) as pool:
         results = list(pool.map(lambda course: grade_with_nbgrader(course, slug), courses))
     return {student: scores for result in results for student, scores in result.items()}
+
+
+def run_in_course(course_dir: Path | str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``python -m <args>`` with this interpreter in ``course_dir`` and nbgrader's environment, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=course_dir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=nbgrader_env(),
+    )
+
+
+def nbgrader_env_for(home: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of an nbgrader command run by someone else (a learner, the instructor of a test's course):
+    :func:`~autograder.grading.config.nbgrader_env` without this session's ``JUPYTER*``/``JPY_*`` variables;
+    with ``home``, that ``HOME`` and a Jupyter configuration folder of its own (created); plus ``extra``."""
+    env = {k: v for k, v in nbgrader_env().items() if not k.startswith(("JUPYTER", "JPY_"))}
+    if home is not None:
+        (home / ".jupyter").mkdir(parents=True, exist_ok=True)
+        env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"))
+    env.update(extra)
+    return env
 
 
 def now_timestamp() -> str:
