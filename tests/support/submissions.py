@@ -235,18 +235,30 @@ def now_timestamp() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
-def scores_in(course_dir: Path | str) -> dict[str, dict[str, float]]:
-    """Every student's score per grade cell, straight from the gradebook file."""
+#: From a gradebook's ``grade`` rows to the notebook and the assignment submission each belongs to.
+_GRADE_SUBMISSION_JOINS = (
+    "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+    "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+)
+
+
+def _gradebook_rows(course_dir: Path | str, query: str) -> list[tuple]:
+    """The rows of ``query`` on a course's ``gradebook.db``, read straight from the file."""
     import sqlite3
 
     with sqlite3.connect(Path(course_dir) / "gradebook.db") as db:
-        rows = db.execute(
-            "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
-            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "JOIN student ON submitted_assignment.student_id = student.id "
-            "JOIN base_cell ON grade.cell_id = base_cell.id"
-        ).fetchall()
+        return db.execute(query).fetchall()
+
+
+def scores_in(course_dir: Path | str) -> dict[str, dict[str, float]]:
+    """Every student's score per grade cell, straight from the gradebook file."""
+    rows = _gradebook_rows(
+        course_dir,
+        "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
+        + _GRADE_SUBMISSION_JOINS
+        + "JOIN student ON submitted_assignment.student_id = student.id "
+        "JOIN base_cell ON grade.cell_id = base_cell.id",
+    )
     result: dict[str, dict[str, float]] = {}
     for student, cell, score in rows:
         result.setdefault(student, {})[cell] = score
@@ -256,15 +268,12 @@ def scores_in(course_dir: Path | str) -> dict[str, dict[str, float]]:
 def gradebook_totals(course_dir: Path | str, *, missing_as_none: bool = True) -> dict[str, float | None]:
     """``{student: total auto score}`` from a course's gradebook; None where no cell got a score (nothing was
     written), or 0 for those with ``missing_as_none=False``."""
-    import sqlite3
-
-    with sqlite3.connect(Path(course_dir) / "gradebook.db") as db:
-        rows = db.execute(
-            "SELECT submitted_assignment.student_id, SUM(grade.auto_score), COUNT(grade.auto_score) FROM grade "
-            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "GROUP BY submitted_assignment.student_id"
-        ).fetchall()
+    rows = _gradebook_rows(
+        course_dir,
+        "SELECT submitted_assignment.student_id, SUM(grade.auto_score), COUNT(grade.auto_score) FROM grade "
+        + _GRADE_SUBMISSION_JOINS
+        + "GROUP BY submitted_assignment.student_id",
+    )
     return {
         student: (total if count else (None if missing_as_none else 0.0)) for student, total, count in rows
     }
