@@ -16,6 +16,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from snorkel.analysis import Scorer
 from snorkel.slicing import PandasSFApplier, slicing_function
+from support.slices import regex_check_out, short_comment
 
 from labeling_labs import SEED, load_spam_splits
 from labeling_labs.claims import (
@@ -30,16 +31,6 @@ from labeling_labs.claims import (
     tally_phrase,
 )
 from labeling_labs.slicing import compare_on_slices, where_the_gain_comes_from
-
-
-@slicing_function()
-def short_comment(x):
-    return len(x.text.split()) < 5
-
-
-@slicing_function()
-def regex_check_out(x):
-    return bool(re.search(r"check.*out", x.text, flags=re.I))
 
 
 @slicing_function()

@@ -117,6 +117,23 @@ def kill_when_grading(pids: dict[str, int], killed: list, stop: threading.Event,
         time.sleep(0.2)
 
 
+def autograde_killing_a_worker(course_dir: Path, client: Client) -> tuple[list, list[int]]:
+    """Autograde the course on ``client`` while :func:`kill_when_grading` kills a worker mid-task: the
+    outcomes, and the process ids it killed."""
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(
+        target=kill_when_grading, args=(grading_pids(client), killed, stop), daemon=True
+    )
+    killer.start()
+    try:
+        outcomes = autograde(load_course(course_dir), SLUG, cluster=client, limits=LIMITS, progress=False)
+    finally:
+        stop.set()
+        killer.join()
+    return outcomes, killed
+
+
 # --------------------------------------------------------------------------- what travels
 
 
@@ -173,17 +190,7 @@ def test_local_cluster_gives_the_grades_of_the_local_pipeline_from_what_travels(
 def test_a_worker_killed_mid_batch_costs_nothing(tmp_path, local_cluster):
     _cluster, client = local_cluster
     course_dir = class_course(tmp_path, "killed", 6)
-    killed: list[int] = []
-    stop = threading.Event()
-    killer = threading.Thread(
-        target=kill_when_grading, args=(grading_pids(client), killed, stop), daemon=True
-    )
-    killer.start()
-    try:
-        outcomes = autograde(load_course(course_dir), SLUG, cluster=client, limits=LIMITS, progress=False)
-    finally:
-        stop.set()
-        killer.join()
+    outcomes, killed = autograde_killing_a_worker(course_dir, client)
     assert len(killed) == 1, "the test must kill a worker while it grades"
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == psutil.STATUS_ZOMBIE
     students = [f"s{n:02d}-{kind}" for n, kind in enumerate(["perfect", "blank", "wrong"] * 2)]
@@ -196,8 +203,6 @@ def test_a_worker_killed_mid_batch_costs_nothing(tmp_path, local_cluster):
 
 def test_a_submission_whose_worker_always_dies_is_reported_failed(tmp_path):
     course_dir = class_course(tmp_path, "doomed", 4)
-    killed: list[int] = []
-    stop = threading.Event()
     # no second chance: the first death of a task's worker fails that task (KilledWorker)
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
@@ -206,15 +211,7 @@ def test_a_submission_whose_worker_always_dies_is_reported_failed(tmp_path):
         ) as cluster,
         Client(cluster) as client,
     ):
-        killer = threading.Thread(
-            target=kill_when_grading, args=(grading_pids(client), killed, stop), daemon=True
-        )
-        killer.start()
-        try:
-            outcomes = autograde(load_course(course_dir), SLUG, cluster=client, limits=LIMITS, progress=False)
-        finally:
-            stop.set()
-            killer.join()
+        outcomes, killed = autograde_killing_a_worker(course_dir, client)
     assert len(killed) == 1
     assert len(outcomes) == 4  # every submission has an outcome
     failed = [o for o in outcomes if o.status == "failed"]

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import copy
 import html
-import os
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_output
+from support.tiny_workflow import SOLUTION, answered, nbgrader_in, tiny_course
 
 from autograder.grading.feedback import (
     HideHiddenTests,
@@ -28,10 +24,6 @@ from autograder.grading.feedback import (
     strip_ansi,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURE = Path(__file__).parent / "fixtures" / "tiny-workflow"
-SOURCE = FIXTURE / "solutions" / "tiny" / "tiny.ipynb"
-RELEASE = FIXTURE / "exercises" / "tiny" / "tiny.ipynb"
 TEST_CELL = "q1-keyword-check-tests"
 MESSAGE = (
     "`keyword_check` missed a comment that writes CHECK in capital letters. "
@@ -45,7 +37,7 @@ def _grade_id(cell) -> str | None:
 
 def _hidden_lines() -> list[str]:
     """The meaningful lines of the fixture's hidden tests (whitespace-normalised)."""
-    source = next(c.source for c in nbformat.read(SOURCE, as_version=4).cells if _grade_id(c) == TEST_CELL)
+    source = next(c.source for c in nbformat.read(SOLUTION, as_version=4).cells if _grade_id(c) == TEST_CELL)
     block = source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
     lines = [" ".join(line.split()) for line in block.splitlines()]
     return [line for line in lines if len(line) >= 8]
@@ -77,7 +69,7 @@ def _failed_test_cell_outputs():
 
 def _autograded_like():
     """The fixture's source with the outputs of a failed hidden check, as nbgrader's autograded notebook."""
-    nb = nbformat.read(SOURCE, as_version=4)
+    nb = nbformat.read(SOLUTION, as_version=4)
     for cell in nb.cells:
         if _grade_id(cell) == TEST_CELL:
             cell.outputs = _failed_test_cell_outputs()
@@ -180,51 +172,18 @@ def _visible_text(page: str) -> str:
     return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
 
 
-def _answers(overrides: dict[str, str]):
-    """The release with the instructor's answers, and ``overrides`` by grade id."""
-    answers = {}
-    for cell in nbformat.read(SOURCE, as_version=4).cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            answers[_grade_id(cell)] = "\n".join(
-                line for line in cell.source.splitlines() if "SOLUTION" not in line
-            )
-    answers.update(overrides)
-    nb = nbformat.read(RELEASE, as_version=4)
-    for cell in nb.cells:
-        if _grade_id(cell) in answers:
-            cell.source = answers[_grade_id(cell)]
-    return nb
-
-
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
     """A course with the tiny assignment, autograded by nbgrader for a perfect and a hidden-failing learner."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(FIXTURE / "solutions", root / "solutions")
-    shutil.copytree(FIXTURE / "exercises", root / "exercises")
     submissions = {
-        "alice": _answers({}),
-        "bob": _answers(
+        "alice": answered(),
+        "bob": answered(
             {"q1-keyword-check": 'def keyword_check(text):\n    return SPAM if "check" in text else ABSTAIN'}
         ),
     }
-    for student, nb in submissions.items():
-        (root / "submitted" / student / "tiny").mkdir(parents=True)
-        nbformat.write(nb, root / "submitted" / student / "tiny" / "tiny.ipynb")
-    env = dict(
-        os.environ,
-        HOME=str(root / "home"),
-        JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
-        COURSE_EXCHANGE=str(root / "exchange"),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    nbgrader = str(Path(sys.executable).parent / "nbgrader")
-    for args in (["generate_assignment", "tiny", "--force"], ["autograde", "tiny", "--create"]):
-        done = subprocess.run(
-            [nbgrader, *args], cwd=root, env=env, capture_output=True, text=True, timeout=600
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+    root = tiny_course(tmp_path_factory.mktemp("course"), submissions)
+    nbgrader_in(root, "generate_assignment", "tiny", "--force")
+    done = nbgrader_in(root, "autograde", "tiny", "--create")
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:  # autograde itself went as expected

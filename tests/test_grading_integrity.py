@@ -15,9 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from fixtures.tiny.course import SLUG, blank, make_tiny_course, perfect, wrong
-from support.submissions import add_submission, gradebook_totals
+from support.submissions import add_submission, gradebook_totals, run_in_course
 
-from autograder.grading.config import nbgrader_env
 from autograder.grading.pipeline import autograde, export_grades, load_course
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("sandbox")]
@@ -27,14 +26,7 @@ LIMITS_ARGS = ["--SandboxedExecute.timeout=20", "--SandboxedExecute.notebook_tim
 
 
 def nbgrader_autograde(course: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "nbgrader", "autograde", SLUG, "--force", *LIMITS_ARGS, *extra],
-        cwd=course,
-        capture_output=True,
-        text=True,
-        env=nbgrader_env(),
-        timeout=900,
-    )
+    return run_in_course(course, "nbgrader", "autograde", SLUG, "--force", *LIMITS_ARGS, *extra)
 
 
 def damaged_batch(course: Path) -> dict[str, str]:
@@ -154,14 +146,7 @@ def test_a_course_folder_with_its_own_package_copies_grades_like_the_repository(
             add_submission(course, SLUG, name, nb)
     results = {}
     for course in (plain, copied):
-        cli = subprocess.run(
-            [sys.executable, "-m", "autograder.grading.cli", "autograde", SLUG, "--no-progress"],
-            cwd=course,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            env=nbgrader_env(),
-        )
+        cli = run_in_course(course, "autograder.grading.cli", "autograde", SLUG, "--no-progress")
         assert cli.returncode == 0, cli.stdout + cli.stderr
         results[course.name] = gradebook_totals(course)
     assert results["copied"] == results["plain"] == {"perfect": 5.0, "wrong": 1.5, "blank": 0.0}

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixtures.tiny.course import SOURCE as TINY
 
 from autograder.authoring.layout import slugs, solution_path
 from autograder.authoring.mutants import (
@@ -32,7 +33,6 @@ from autograder.authoring.mutants import (
 from autograder.authoring.mutation import mutants_of, solution_lines, strip_markers
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = REPO / "tests" / "fixtures" / "tiny" / "tiny.ipynb"
 
 
 def _afters(source: str, operator: str, known=()) -> list[str]:
@@ -199,34 +199,38 @@ WRONG_ANSWERS = {
 """
 
 
+def _mutants_json(*args: str, cwd: Path, timeout: float) -> tuple[subprocess.CompletedProcess, dict]:
+    """``python -m autograder.authoring.mutants <args> --json`` and its report, which must list no errors."""
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder.authoring.mutants", *args, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+    assert done.stdout.strip(), done.stderr[-3000:]
+    data = json.loads(done.stdout)
+    assert not data["errors"], "\n".join(data["errors"])
+    return done, data
+
+
 def _run_tiny(tmp_path: Path, equivalents: dict | None, *extra: str) -> tuple[int, dict]:
     listing = tmp_path / "tiny.yml"
     if equivalents is not None:
         listing.write_text(yaml.safe_dump(equivalents, sort_keys=False))
     wrong = tmp_path / "wrong.py"
     wrong.write_text(TINY_WRONG)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder.authoring.mutants",
-            "--notebook",
-            str(TINY),
-            "--equivalents",
-            str(listing),
-            "--wrong-answers",
-            str(wrong),
-            "--json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
+    done, data = _mutants_json(
+        "--notebook",
+        str(TINY),
+        "--equivalents",
+        str(listing),
+        "--wrong-answers",
+        str(wrong),
+        *extra,
         cwd=tmp_path,
         timeout=600,
     )
-    assert done.stdout.strip(), done.stderr[-3000:]
-    data = json.loads(done.stdout)
-    assert not data["errors"], data["errors"]
     return done.returncode, data["assignments"][0]
 
 
@@ -355,16 +359,7 @@ def test_assignment_mutation_analysis(slug):
         made = {m.cell for m in notebook_mutants(plan)}
         assert made == set(plan.tasks), f"answer cells without mutants: {sorted(set(plan.tasks) - made)}"
         return
-    done = subprocess.run(
-        [sys.executable, "-m", "autograder.authoring.mutants", slug, "--json"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=3600,
-    )
-    assert done.stdout.strip(), done.stderr[-3000:]
-    data = json.loads(done.stdout)
-    assert not data["errors"], "\n".join(data["errors"])
+    done, data = _mutants_json(slug, cwd=REPO, timeout=3600)
     (report,) = data["assignments"]
     problems = [
         f"survivor {m['id']} (line {m['line']}): {m['before']} -> {m['after']}" for m in report["survived"]

@@ -35,11 +35,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support.submissions import nbgrader_env_for, with_answers
+from support.tiny_workflow import FIXTURE, instructor_answers
 
 from autograder.grading.feedback import strip_ansi
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = Path(__file__).parent / "fixtures" / "tiny-workflow"
 BIN = Path(sys.executable).parent
 COURSE_ID = "tiny-course"
 #: Canvas names a downloaded submission `<login>[_late]_<user id>_<file id>_<file name>`.
@@ -73,18 +74,9 @@ class Term:
         shutil.copy(FIXTURE / "students.csv", self.course / "students.csv")
 
     def env(self, who: str) -> dict[str, str]:
-        home = self.root / "homes" / who
-        (home / "jupyter-config").mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-        env.update(
-            HOME=str(home),
-            JUPYTER_CONFIG_DIR=str(home / "jupyter-config"),
-            COURSE_EXCHANGE=str(self.exchange),
-            COURSE_ID=COURSE_ID,
-            PYTHONWARNINGS="ignore",
-            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        return nbgrader_env_for(
+            self.root / "homes" / who, COURSE_EXCHANGE=str(self.exchange), COURSE_ID=COURSE_ID
         )
-        return env
 
     def student_dir(self, student: str) -> Path:
         folder = self.root / "students" / student
@@ -117,25 +109,6 @@ class Term:
             who=student,
             cwd=self.student_dir(student),
         )
-
-
-def _answers(nb, answers: dict[str, str]):
-    for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id]
-    return nb
-
-
-def _solutions() -> dict[str, str]:
-    source = nbformat.read(FIXTURE / "solutions" / "tiny" / "tiny.ipynb", as_version=4)
-    return {
-        cell.metadata["nbgrader"]["grade_id"]: "\n".join(
-            line for line in cell.source.splitlines() if "SOLUTION" not in line
-        )
-        for cell in source.cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
 
 
 LOWER_CASE_FORGOTTEN = 'def keyword_check(text):\n    return SPAM if "check" in text else ABSTAIN'
@@ -175,14 +148,14 @@ def test_release_fetch_and_submit_through_the_exchange(term):
     term.nbgrader("release_assignment", "tiny", "--force")
     assert (term.exchange / COURSE_ID / "outbound" / "tiny" / "tiny.ipynb").is_file()
     for student, answers in {
-        "alice": _solutions(),
-        "bob": {**_solutions(), "q1-keyword-check": LOWER_CASE_FORGOTTEN},
+        "alice": instructor_answers(),
+        "bob": {**instructor_answers(), "q1-keyword-check": LOWER_CASE_FORGOTTEN},
     }.items():
         if student == "alice":
             assert "tiny" in term.student(student, "list")  # what the assignment list shows a learner
         term.student(student, "fetch_assignment", "tiny")
         path = term.student_dir(student) / "tiny" / "tiny.ipynb"
-        nbformat.write(_answers(nbformat.read(path, as_version=4), answers), path)
+        nbformat.write(with_answers(nbformat.read(path, as_version=4), answers), path)
         term.student(student, "submit", "tiny", f"--student={student}")
     inbound = sorted(p.name.split("+")[0] for p in (term.exchange / COURSE_ID / "inbound").iterdir())
     assert inbound == ["alice", "bob"]
@@ -199,7 +172,7 @@ def test_collect_from_the_exchange(term):
 @pytest.mark.slow
 def test_zip_collect_takes_an_lms_download(term):
     release = nbformat.read(term.course / "exercises" / "tiny" / "tiny.ipynb", as_version=4)
-    carol = _answers(release, {"q2-spam-share": _solutions()["q2-spam-share"]})
+    carol = with_answers(release, {"q2-spam-share": instructor_answers()["q2-spam-share"]})
     archive = term.course / "downloaded" / "tiny" / "archive"
     archive.mkdir(parents=True)
     buffer = io.BytesIO()
@@ -360,30 +333,29 @@ def test_export_writes_the_grades_csv(term):
     assert rows["alice"]["first_name"] == "Alice" and rows["alice"]["max_score"] == "4.0"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "submitted/alice/tiny/tiny.ipynb",
-        "autograded/alice/tiny/tiny.ipynb",
-        "feedback/alice/tiny/tiny.html",
-        "gradebook.db",
-        "grades.csv",
-        "downloaded/tiny/archive/submissions.zip",
-    ],
-)
-def test_student_data_is_ignored_by_git(path):
-    done = subprocess.run(["git", "check-ignore", "--quiet", "--no-index", path], cwd=REPO)
-    assert done.returncode == 0, f"{path} is not git-ignored"
+#: Learners' data, which git must ignore.
+STUDENT_DATA = [
+    "submitted/alice/tiny/tiny.ipynb",
+    "autograded/alice/tiny/tiny.ipynb",
+    "feedback/alice/tiny/tiny.html",
+    "gradebook.db",
+    "grades.csv",
+    "downloaded/tiny/archive/submissions.zip",
+]
+#: The course's own files, which git must keep.
+COURSE_FILES = [
+    "exercises/01-labeling-functions/01-labeling-functions.ipynb",
+    "nbgrader_config.py",
+    "course/students.example.csv",
+]
 
 
 @pytest.mark.parametrize(
-    "path",
-    [
-        "exercises/01-labeling-functions/01-labeling-functions.ipynb",
-        "nbgrader_config.py",
-        "course/students.example.csv",
-    ],
+    "path, ignored", [(path, True) for path in STUDENT_DATA] + [(path, False) for path in COURSE_FILES]
 )
-def test_course_files_are_not_ignored(path):
+def test_git_ignores_student_data_and_keeps_course_files(path, ignored):
     done = subprocess.run(["git", "check-ignore", "--quiet", "--no-index", path], cwd=REPO)
-    assert done.returncode == 1, f"{path} is git-ignored"
+    if ignored:
+        assert done.returncode == 0, f"{path} is not git-ignored"
+    else:
+        assert done.returncode == 1, f"{path} is git-ignored"

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import socket
 import sqlite3
@@ -29,12 +28,14 @@ from support.submissions import (
     add_submission,
     answer_cells,
     course_config_text,
+    nbgrader_env_for,
+    run_in_course,
     scores_in,
     strip_solution_markers,
     with_answers,
 )
 
-from autograder.grading.config import SandboxLimits
+from autograder.grading.config import SandboxLimits, nbgrader_env
 from autograder.grading.pipeline import GradingWorker, autograde, export_grades, load_course, summary_table
 
 pytestmark = [
@@ -60,17 +61,7 @@ def base_course(tmp_path: Path, name: str) -> Path:
 def test_parallel_grades_equal_serial_nbgrader_autograde(tmp_path):
     serial = base_course(tmp_path, "serial")
     parallel = base_course(tmp_path, "parallel")
-    done = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "autograde", SLUG, "--force"],
-        cwd=serial,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={
-            **__import__("os").environ,
-            "PATH": f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}",
-        },
-    )
+    done = run_in_course(serial, "nbgrader", "autograde", SLUG, "--force")
     assert done.returncode == 0, done.stderr[-2000:]
     assert (
         "SandboxedExecute" in (serial / "nbgrader_config.py").read_text()
@@ -225,26 +216,18 @@ def _course_grade(course: Path, *args: str, timeout: float = 900) -> subprocess.
     """The installed ``course-grade`` console script (``python -m autograder.grading.cli`` if it is not installed)."""
     script = Path(sys.executable).parent / "course-grade"
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.grading.cli"]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(
         [*command, "--course-root", str(course), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=nbgrader_env(),
     )
 
 
 def _as_student(home: Path, exchange: Path, course_id: str, *args: str) -> None:
     """nbgrader as a learner runs it: in their own folder, with the course's exchange and their id."""
-    (home / ".jupyter").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-    env.update(
-        HOME=str(home),
-        JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
-        PYTHONWARNINGS="ignore",
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
+    env = nbgrader_env_for(home)
     done = subprocess.run(
         [
             sys.executable,
@@ -310,14 +293,7 @@ def test_course_grade_runs_the_whole_term_from_release_to_export(tmp_path):
     with zipfile.ZipFile(downloads / "submissions.zip", "w") as archive:
         archive.writestr(f"carol_10003_{SLUG}.ipynb", nbformat.writes(perfect(course)))
         archive.writestr(f"dave_10004_{SLUG}.ipynb", '{"cells": [ this is not a notebook')
-    roster = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "db", "student", "add", "erin"],
-        cwd=course,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
-    )
+    roster = run_in_course(course, "nbgrader", "db", "student", "add", "erin", timeout=300)
     assert roster.returncode == 0, roster.stderr[-2000:]  # erin is enrolled but never hands anything in
 
     done = _course_grade(course, "collect", SLUG)

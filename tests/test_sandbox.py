@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fixtures.tiny.course import SOURCE as TINY
 
 from autograder.grading.config import SandboxLimits
 from autograder.grading.execute import run_notebook
@@ -30,7 +31,6 @@ from autograder.grading.sandbox import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = REPO / "tests" / "fixtures" / "tiny" / "tiny.ipynb"
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 

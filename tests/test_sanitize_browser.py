@@ -19,10 +19,6 @@ from __future__ import annotations
 
 import copy
 import http.server
-import os
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -39,13 +35,13 @@ from support.hostile import (
     hostile_cell_source,
     hostile_notebook,
 )
+from support.tiny_workflow import answered, nbgrader_in, tiny_course
 
 from autograder.grading.sanitize import sanitize_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = REPO / "tests" / "fixtures" / "tiny-workflow"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 
 
@@ -85,52 +81,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _answers(overrides: dict[str, str]) -> nbformat.NotebookNode:
-    solutions = nbformat.read(FIXTURE / "solutions" / "tiny" / "tiny.ipynb", as_version=4)
-    answers = {}
-    for cell in solutions.cells:
-        info = cell.metadata.get("nbgrader", {})
-        if info.get("solution"):
-            answers[info["grade_id"]] = "\n".join(
-                line for line in cell.source.splitlines() if "SOLUTION" not in line
-            )
-    answers.update(overrides)
-    nb = nbformat.read(FIXTURE / "exercises" / "tiny" / "tiny.ipynb", as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id]
-    return nb
-
-
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory) -> dict[str, str]:
     """The HTML of every page a reader may open of the hostile learner's graded notebook, by name."""
     require_sandbox()
-    root = tmp_path_factory.mktemp("hostile-course")
-    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(FIXTURE / "solutions", root / "solutions")
-    shutil.copytree(FIXTURE / "exercises", root / "exercises")
-    submission = _answers({"q2-spam-share": hostile_cell_source(), "q3-why-abstain": HOSTILE_MARKDOWN_ANSWER})
-    (root / "submitted" / "mallory" / "tiny").mkdir(parents=True)
-    nbformat.write(submission, root / "submitted" / "mallory" / "tiny" / "tiny.ipynb")
-    env = dict(
-        os.environ,
-        HOME=str(root / "home"),
-        JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
-        COURSE_EXCHANGE=str(root / "exchange"),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    nbgrader = str(Path(sys.executable).parent / "nbgrader")
-
-    def run(*args: str) -> None:
-        done = subprocess.run(
-            [nbgrader, *args], cwd=root, env=env, capture_output=True, text=True, timeout=600
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-
-    run("generate_assignment", "tiny", "--force")
-    run("autograde", "tiny", "--create")
+    submission = answered({"q2-spam-share": hostile_cell_source(), "q3-why-abstain": HOSTILE_MARKDOWN_ANSWER})
+    root = tiny_course(tmp_path_factory.mktemp("hostile-course"), {"mallory": submission})
+    nbgrader_in(root, "generate_assignment", "tiny", "--force")
+    nbgrader_in(root, "autograde", "tiny", "--create")
     autograded = nbformat.read(root / "autograded" / "mallory" / "tiny" / "tiny.ipynb", as_version=4)
     answer = next(
         c for c in autograded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q2-spam-share"
@@ -142,7 +100,7 @@ def pages(tmp_path_factory) -> dict[str, str]:
     html = {}
     [path] = generate_safe_feedback(root, "tiny")
     html["course-grade-feedback"] = path.read_text()
-    run("generate_feedback", "tiny", "--force")
+    nbgrader_in(root, "generate_feedback", "tiny", "--force")
     html["nbgrader-feedback"] = path.read_text()
     for template in ("classic", "lab"):
         clean = sanitize_notebook(copy.deepcopy(autograded))

@@ -7,8 +7,6 @@ the numbers it glues into its prose are the tutorials' numbers.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +15,8 @@ from matplotlib.figure import Figure
 from sklearn.feature_extraction.text import CountVectorizer
 from snorkel.analysis import Scorer
 from snorkel.classification import DictDataLoader, Trainer
-from snorkel.slicing import PandasSFApplier, SliceAwareClassifier, SlicingFunction, slicing_function
+from snorkel.slicing import PandasSFApplier, SliceAwareClassifier, SlicingFunction
+from support.slices import regex_check_out, short_comment
 
 from labeling_labs import SEED, load_spam_splits
 from labeling_labs.plots import MODEL_COLORS, plot_slice_scores
@@ -30,16 +29,6 @@ from labeling_labs.slicing import (
     small_mlp,
     task_predictions,
 )
-
-
-@slicing_function()
-def short_comment(x):
-    return len(x.text.split()) < 5
-
-
-@slicing_function()
-def regex_check_out(x):
-    return bool(re.search(r"check.*out", x.text, flags=re.I))
 
 
 def _contains_any(x, keywords):

@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from support.submissions import course_config_text, with_answers
+from support.submissions import course_config_text, nbgrader_env_for, with_answers
 
 from autograder.grading.sandbox import sandbox_status
 
@@ -99,12 +99,7 @@ class Term:
         self.due: datetime.datetime | None = None
 
     def env(self, home: Path | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-        env.update(PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONWARNINGS="ignore")
-        if home is not None:
-            (home / ".jupyter").mkdir(parents=True, exist_ok=True)
-            env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"))
-        return env
+        return nbgrader_env_for(home)
 
     def run(
         self,

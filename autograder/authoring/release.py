@@ -24,6 +24,7 @@ import filecmp
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -48,17 +49,23 @@ def _fresh_release(slug: str, workdir: Path) -> Path:
     return folder
 
 
+def _fresh_releases(slug_list: list[str] | None, root: Path, prefix: str) -> Iterator[tuple[str, Path]]:
+    """Each slug (default: all of ``root``) with its release made afresh in a temporary directory, which
+    goes when the iteration ends."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        for slug in slug_list or slugs(root):
+            yield slug, _fresh_release(slug, Path(tmp))
+
+
 def generate(slug_list: list[str] | None = None, root: Path = REPO_ROOT) -> list[Path]:
     """Regenerate ``exercises/<slug>/`` for each slug (default: all); return the folders written."""
     written = []
-    with tempfile.TemporaryDirectory(prefix="release-") as tmp:
-        for slug in slug_list or slugs(root):
-            fresh = _fresh_release(slug, Path(tmp))
-            target = Path(root) / "exercises" / slug
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(fresh, target)
-            written.append(target)
+    for slug, fresh in _fresh_releases(slug_list, root, "release-"):
+        target = Path(root) / "exercises" / slug
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(fresh, target)
+        written.append(target)
     return written
 
 
@@ -106,10 +113,8 @@ def diff_trees(committed: Path, fresh: Path, label: str, context_lines: int = 12
 def check(slug_list: list[str] | None = None, root: Path = REPO_ROOT) -> list[str]:
     """Regenerate each release in a temporary directory; return the differences with ``exercises/``."""
     problems = []
-    with tempfile.TemporaryDirectory(prefix="release-check-") as tmp:
-        for slug in slug_list or slugs(root):
-            fresh = _fresh_release(slug, Path(tmp))
-            problems += diff_trees(Path(root) / "exercises" / slug, fresh, f"exercises/{slug}")
+    for slug, fresh in _fresh_releases(slug_list, root, "release-check-"):
+        problems += diff_trees(Path(root) / "exercises" / slug, fresh, f"exercises/{slug}")
     return problems
 
 

@@ -24,6 +24,8 @@ import datetime
 import os
 import re
 import runpy
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -45,6 +47,7 @@ from autograder.authoring.layout import (
     slugs,
     solution_path,
 )
+from autograder.grading.config import nbgrader_env
 
 __all__ = [
     "REPO_ROOT",
@@ -63,9 +66,11 @@ __all__ = [
     "load_wrong_answers",
     "make_course",
     "nbgrader_command",
+    "nbgrader_env_for",
     "perfect_submission",
     "release_path",
     "repo_nbgrader_config",
+    "run_in_course",
     "scores_in",
     "slugs",
     "solution_path",
@@ -201,23 +206,59 @@ def grade_submissions(
     return {student: scores for result in results for student, scores in result.items()}
 
 
+def run_in_course(course_dir: Path | str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``python -m <args>`` with this interpreter in ``course_dir`` and nbgrader's environment, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=course_dir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=nbgrader_env(),
+    )
+
+
+def nbgrader_env_for(home: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of an nbgrader command run by someone else (a learner, the instructor of a test's course):
+    :func:`~autograder.grading.config.nbgrader_env` without this session's ``JUPYTER*``/``JPY_*`` variables;
+    with ``home``, that ``HOME`` and a Jupyter configuration folder of its own (created); plus ``extra``."""
+    env = {k: v for k, v in nbgrader_env().items() if not k.startswith(("JUPYTER", "JPY_"))}
+    if home is not None:
+        (home / ".jupyter").mkdir(parents=True, exist_ok=True)
+        env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"))
+    env.update(extra)
+    return env
+
+
 def now_timestamp() -> str:
     """The current time in nbgrader's timestamp format (for real, non-synthetic submissions)."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
-def scores_in(course_dir: Path | str) -> dict[str, dict[str, float]]:
-    """Every student's score per grade cell, straight from the gradebook file."""
+#: From a gradebook's ``grade`` rows to the notebook and the assignment submission each belongs to.
+_GRADE_SUBMISSION_JOINS = (
+    "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+    "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+)
+
+
+def _gradebook_rows(course_dir: Path | str, query: str) -> list[tuple]:
+    """The rows of ``query`` on a course's ``gradebook.db``, read straight from the file."""
     import sqlite3
 
     with sqlite3.connect(Path(course_dir) / "gradebook.db") as db:
-        rows = db.execute(
-            "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
-            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "JOIN student ON submitted_assignment.student_id = student.id "
-            "JOIN base_cell ON grade.cell_id = base_cell.id"
-        ).fetchall()
+        return db.execute(query).fetchall()
+
+
+def scores_in(course_dir: Path | str) -> dict[str, dict[str, float]]:
+    """Every student's score per grade cell, straight from the gradebook file."""
+    rows = _gradebook_rows(
+        course_dir,
+        "SELECT student.id, base_cell.name, grade.auto_score FROM grade "
+        + _GRADE_SUBMISSION_JOINS
+        + "JOIN student ON submitted_assignment.student_id = student.id "
+        "JOIN base_cell ON grade.cell_id = base_cell.id",
+    )
     result: dict[str, dict[str, float]] = {}
     for student, cell, score in rows:
         result.setdefault(student, {})[cell] = score
@@ -227,15 +268,12 @@ def scores_in(course_dir: Path | str) -> dict[str, dict[str, float]]:
 def gradebook_totals(course_dir: Path | str, *, missing_as_none: bool = True) -> dict[str, float | None]:
     """``{student: total auto score}`` from a course's gradebook; None where no cell got a score (nothing was
     written), or 0 for those with ``missing_as_none=False``."""
-    import sqlite3
-
-    with sqlite3.connect(Path(course_dir) / "gradebook.db") as db:
-        rows = db.execute(
-            "SELECT submitted_assignment.student_id, SUM(grade.auto_score), COUNT(grade.auto_score) FROM grade "
-            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "GROUP BY submitted_assignment.student_id"
-        ).fetchall()
+    rows = _gradebook_rows(
+        course_dir,
+        "SELECT submitted_assignment.student_id, SUM(grade.auto_score), COUNT(grade.auto_score) FROM grade "
+        + _GRADE_SUBMISSION_JOINS
+        + "GROUP BY submitted_assignment.student_id",
+    )
     return {
         student: (total if count else (None if missing_as_none else 0.0)) for student, total, count in rows
     }
