@@ -146,7 +146,7 @@ from matplotlib_inline.backend_inline import InlineBackend
 
 for category in (FutureWarning, DeprecationWarning, UserWarning):
     warnings.warn(f"a library's {category.__name__}", category)
-logging.getLogger("some.library").info("an INFO line no page shows")
+logging.getLogger("noisy_library").info("an INFO line no page shows")
 
 glue_number("an_int", np.int64(7))
 glue_number("a_float", np.float64(0.25))

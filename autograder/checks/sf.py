@@ -642,10 +642,6 @@ def check_slice_examples(
         )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
 # --- slice score tables ---------------------------------------------------------------------------------
 
 
