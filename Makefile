@@ -79,11 +79,16 @@ ifdef JUPYTERHUB_URL
 endif
 	$(BIN)/jupyter-book build . -W -n --keep-going $(BOOK_CONFIG)
 
+# The suite runs on every core, at most 4 (each grading test already keeps two notebooks busy): pytest-xdist
+# with the groups of tests/conftest.py. TEST_WORKERS=0 runs it in one process. The slowest tests are listed.
+TEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
+
 test: setup-dev resources system-deps ## run the whole test suite (builds the book, grades fixtures)
-	$(BIN)/pytest
+	$(PYTEST)
 
 test-fast: setup-dev resources ## the tests that take seconds, not minutes
-	$(BIN)/pytest -m "not slow and not browser"
+	$(PYTEST) -m "not slow and not browser"
 
 readme: setup ## rewrite the README's launch links from _config.yml's `repository` (a test checks them)
 	$(PY) scripts/launch_links.py --write

@@ -50,11 +50,11 @@ from pathlib import Path
 
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Integer, List, Unicode
 
 from autograder.grading.config import load_config
+from autograder.grading.protocol import is_test_cell
 from autograder.grading.sanitize import sanitize_notebook
 
 __all__ = [
@@ -168,7 +168,7 @@ class HideHiddenTests(NbGraderPreprocessor):
         )
         if cell.cell_type != "code":
             return cell, resources
-        is_test = utils.is_grade(cell) and not utils.is_solution(cell)
+        is_test = is_test_cell(cell)
         cell.source = self._replace_blocks(
             cell.source,
             self.begin_test_delimeter,

@@ -48,6 +48,7 @@ from autograder.authoring.layout import (
     solution_path,
 )
 from autograder.grading.config import nbgrader_env
+from autograder.grading.protocol import is_test_cell
 
 __all__ = [
     "REPO_ROOT",
@@ -100,7 +101,7 @@ def autograded_cells(nb: NotebookNode) -> dict[str, float]:
     return {
         cell.metadata.nbgrader.grade_id: float(cell.metadata.nbgrader.get("points", 0))
         for cell in nb.cells
-        if utils.is_grade(cell) and not utils.is_solution(cell) and cell.cell_type == "code"
+        if is_test_cell(cell)
     }
 
 
