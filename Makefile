@@ -82,7 +82,7 @@ endif
 # The suite runs on every core, at most 4 (each grading test already keeps two notebooks busy): pytest-xdist
 # with the groups of tests/conftest.py. TEST_WORKERS=0 runs it in one process. The slowest tests are listed.
 TEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
-PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --durations=25
 
 test: setup-dev resources system-deps ## run the whole test suite (builds the book, grades fixtures)
 	$(PYTEST)

@@ -9,39 +9,50 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
-# The fixtures that build or serve the course site in the repository's own `_build`: one test process at a time.
+# The tests that build or serve the course site in the repository's own `_build`: one worker runs them all, one
+# after another (collection fails on a test that uses the site's fixtures and is not named here).
+SITE_MODULES = ("test_book.py", "test_links.py", "test_site_browser.py", "test_site_layout.py")
+SITE_TESTS = ("test_assignments.py::test_built_site_holds_no_secret",)
 SITE_FIXTURES = {"built_site", "site_url"}
+#: Tests that are a long job each and share nothing with their module's other tests: scheduled on their own.
+ON_THEIR_OWN = ("test_assignments.py::test_nbgrader_grades_perfect_blank_and_wrong_submissions[",)
 
 
-def _xdist_group(item: pytest.Item) -> str | None:
-    """Which tests one pytest-xdist worker must run together (`make test` runs ``pytest -n N --dist loadgroup``).
+def test_group(nodeid: str) -> str:
+    """What one pytest-xdist worker runs together, in order (`make test` runs ``pytest -n N``).
 
-    Tests that build or serve the site share the repository's ``_build``: one group, so one worker builds it.
-    Tests that share a module-scoped fixture (a term graded once, a fixture course) stay on one worker, so that
-    the fixture is made once; a module that caches such a fixture per assignment (``SPLIT_BY_SLUG = True``)
-    is split by its ``slug`` parameter. Every other test is scheduled on its own.
+    A module's tests stay together (as ``--dist loadfile``): many share a module-scoped fixture, such as a term
+    that its tests walk through step by step. The modules that build or serve the site form one group, since they
+    share ``_build``; the tests named in :data:`ON_THEIR_OWN` are scheduled one by one.
     """
-    if SITE_FIXTURES & set(item.fixturenames):
+    path, _, name = nodeid.partition("::")
+    module = path.rsplit("/", 1)[-1]
+    if module in SITE_MODULES or f"{module}::{name}" in SITE_TESTS:
         return "site"
-    scopes = {
-        fixture.scope for fixtures in item._fixtureinfo.name2fixturedefs.values() for fixture in fixtures
-    }
-    if "module" not in scopes:
-        return None
-    group = item.module.__name__
-    slug = getattr(item, "callspec", None) and item.callspec.params.get("slug")
-    if slug and getattr(item.module, "SPLIT_BY_SLUG", False):
-        group += f"[{slug}]"
-    return group
+    if any(nodeid.startswith(f"tests/{prefix}") for prefix in ON_THEIR_OWN):
+        return nodeid
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """pytest-xdist's file-level scheduling, with the groups of :func:`test_group`."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return test_group(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group tests for pytest-xdist (see :func:`_xdist_group`), and run the modules that hold slow tests first, so
-    that the workers do not end on one long test while the other waits. The sort is stable and moves whole modules,
-    so a module's tests stay together and its module-scoped fixtures are made once."""
+    """Run the modules that hold slow tests first, so that the workers do not end on one long test while the other
+    waits (a stable sort of whole modules: a module's tests stay together, its module-scoped fixtures made once)."""
     for item in items:
-        if not item.get_closest_marker("xdist_group") and (group := _xdist_group(item)):
-            item.add_marker(pytest.mark.xdist_group(group))
+        if SITE_FIXTURES & set(item.fixturenames) and test_group(item.nodeid) != "site":
+            raise pytest.UsageError(
+                f"{item.nodeid} uses the built site: add it to SITE_MODULES or SITE_TESTS"
+            )
     slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.module.__name__ not in slow)
 

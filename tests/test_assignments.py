@@ -45,8 +45,6 @@ from autograder.authoring import leaks, release
 
 SLUGS = slugs()
 pytestmark = pytest.mark.skipif(not SLUGS, reason="no assignment under solutions/ yet")
-# `graded` grades each assignment once and caches it: pytest-xdist may give each assignment its own worker
-SPLIT_BY_SLUG = True
 by_slug = pytest.mark.parametrize("slug", SLUGS)
 
 

@@ -724,6 +724,21 @@ def test_typed_in_reads_the_last_assignment_of_the_notebook(monkeypatch):
         assert tf.typed_in("n") is typed, source
 
 
+def test_typed_in_reads_the_history_of_a_notebook_run_without_ipython():
+    """``make mutants`` runs the notebook in a plain namespace: its ``In`` is the history the check reads there."""
+    from autograder.checks import bridge, tf
+
+    namespace = {"In": ["", "sample = list(range(200))", "n = 3 * len(sample) - 296"]}
+    bridge.use_namespace(namespace)
+    try:
+        assert tf.typed_in("n") is False
+        namespace["In"].append("n = 304")
+        assert tf.typed_in("n") is True
+        assert tf.assignment_source("sample") == "sample = list(range(200))"
+    finally:
+        bridge.use_namespace(None)
+
+
 def test_a_learners_exception_on_a_held_out_comment_is_named_without_its_message():
     from autograder.checks.tf import check_tf_contracts
 

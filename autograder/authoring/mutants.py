@@ -241,7 +241,11 @@ class Engine:
         import nbgrader.utils  # noqa: F401
 
         self.plan = plan
-        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        from autograder.checks.bridge import use_namespace
+
+        # `In`: the sources of the cells run so far, as in an IPython kernel (checks read it, e.g. tf.typed_in)
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "In": [""]}
+        use_namespace(self.namespace)
         self.checker = _local_checker_class()(plan.setup, self.namespace)
         self.runs = 0
 
@@ -250,6 +254,7 @@ class Engine:
         self.runs += 1
         filename = f"<cell {step.index}.{self.runs}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        self.namespace["In"].append(source)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             try:
                 exec(compile(source, filename, "exec"), self.namespace)

@@ -31,12 +31,14 @@ from typing import Any
 from autograder.checks import codec
 from autograder.checks.core import same
 
-__all__ = ["serve"]
+__all__ = ["learner_namespace", "serve", "use_namespace"]
 
 #: Handles the checker holds: number -> object. Cleared by ``release`` (after each test cell).
 _REFS: dict[int, Any] = {}
 #: At most this many items in one ``map`` or ``iter`` reply.
 MAX_ITEMS = 100_000
+#: The learner's namespace in a process that runs a notebook without IPython (see :func:`use_namespace`).
+_LOCAL_NAMESPACE: dict | None = None
 
 
 def _ref(value: Any) -> int:
@@ -60,7 +62,18 @@ def _decode(data: Any) -> Any:
     return codec.decode(data, make_ref)
 
 
-def _namespace() -> dict:
+def use_namespace(namespace: dict | None) -> None:
+    """Make ``namespace`` the learner's in a process that runs a notebook's cells without IPython (``make
+    mutants`` does): it then holds ``In``, the sources of the cells run so far, as an IPython kernel's does."""
+    global _LOCAL_NAMESPACE
+    _LOCAL_NAMESPACE = namespace
+
+
+def learner_namespace() -> dict:
+    """The notebook's top-level names: the namespace given to :func:`use_namespace`, else the IPython shell's (in the
+    learner's kernel), else an empty dict."""
+    if _LOCAL_NAMESPACE is not None:
+        return _LOCAL_NAMESPACE
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - the kernel always has IPython
@@ -147,7 +160,7 @@ def _dispatch(request: dict) -> dict:
         names = request.get("names")
         if type(names) is not list or not all(type(n) is str for n in names):
             raise codec.CodecError("names must be a list of strings")
-        space = _namespace()
+        space = learner_namespace()
         return {"values": {n: (_encode(space[n]) if n in space else {"$": "missing"}) for n in names}}
     if op == "release":
         _REFS.clear()

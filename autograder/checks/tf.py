@@ -334,11 +334,10 @@ def assignment_source(name: str) -> str | None:
     """The source of the last cell the notebook ran that assigns the top-level ``name`` (None when unknown)."""
     import ast
 
-    try:
-        from IPython import get_ipython
+    from autograder.checks.bridge import learner_namespace
 
-        history = list(get_ipython().user_ns.get("In", []))
-    except Exception:
+    history = learner_namespace().get("In", [])
+    if not isinstance(history, list):
         return None
     for source in reversed(history):
         if type(source) is not str or name not in source:
