@@ -32,7 +32,7 @@ from labeling_labs.constants import ABSTAIN, SPAM
 def kernel(monkeypatch):
     """A namespace playing the learner's kernel, and the checker's channel to it."""
     namespace: dict = {}
-    monkeypatch.setattr(kernel_bridge, "_namespace", lambda: namespace)
+    monkeypatch.setattr(kernel_bridge, "_LOCAL_NAMESPACE", namespace)
     remote.set_channel(lambda request: json.loads(kernel_bridge.serve(json.dumps(request))))
     yield namespace
     remote.set_channel(None)

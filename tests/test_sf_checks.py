@@ -536,7 +536,7 @@ def kernel(monkeypatch):
 
     namespace: dict = {}
     requests: list[str] = []
-    monkeypatch.setattr(bridge, "_namespace", lambda: namespace)
+    monkeypatch.setattr(bridge, "_LOCAL_NAMESPACE", namespace)
 
     def channel(request):
         requests.append(request["op"])

@@ -434,7 +434,7 @@ def kernel(monkeypatch):
     from autograder.checks import bridge, remote
 
     namespace: dict = {}
-    monkeypatch.setattr(bridge, "_namespace", lambda: namespace)
+    monkeypatch.setattr(bridge, "_LOCAL_NAMESPACE", namespace)
     remote.set_channel(lambda request: json.loads(bridge.serve(json.dumps(request))))
     yield namespace
     remote.set_channel(None)
