@@ -18,7 +18,7 @@ SITE_FIXTURES = {"built_site", "site_url"}
 ON_THEIR_OWN = ("test_assignments.py::test_nbgrader_grades_perfect_blank_and_wrong_submissions[",)
 
 
-def test_group(nodeid: str) -> str:
+def worker_group(nodeid: str) -> str:
     """What one pytest-xdist worker runs together, in order (`make test` runs ``pytest -n N``).
 
     A module's tests stay together (as ``--dist loadfile``): many share a module-scoped fixture, such as a term
@@ -34,22 +34,24 @@ def test_group(nodeid: str) -> str:
     return path
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: without xdist the suite runs in one process
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """pytest-xdist's file-level scheduling, with the groups of :func:`test_group`."""
+    """pytest-xdist's file-level scheduling, with the groups of :func:`worker_group`."""
     from xdist.scheduler import LoadScopeScheduling
 
     class GroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return test_group(nodeid)
+            return worker_group(nodeid)
 
     return GroupScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the modules that hold slow tests first, so that the workers do not end on one long test while the other
-    waits (a stable sort of whole modules: a module's tests stay together, its module-scoped fixtures made once)."""
+    """Refuse a test that uses the built site outside the site's group (see :func:`worker_group`), and run the
+    modules that hold slow tests first, so that the workers do not end on one long test while the other waits (a
+    stable sort of whole modules: a module's tests stay together, its module-scoped fixtures made once)."""
     for item in items:
-        if SITE_FIXTURES & set(item.fixturenames) and test_group(item.nodeid) != "site":
+        if SITE_FIXTURES & set(item.fixturenames) and worker_group(item.nodeid) != "site":
             raise pytest.UsageError(
                 f"{item.nodeid} uses the built site: add it to SITE_MODULES or SITE_TESTS"
             )

@@ -240,9 +240,9 @@ class Engine:
         import nbformat  # noqa: F401 - imported once here, not once in every child
         import nbgrader.utils  # noqa: F401
 
-        self.plan = plan
         from autograder.checks.bridge import use_namespace
 
+        self.plan = plan
         # `In`: the sources of the cells run so far, as in an IPython kernel (checks read it, e.g. tf.typed_in)
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "In": [""]}
         use_namespace(self.namespace)
