@@ -16,9 +16,11 @@ identical throw-away course folders, and grades the class
 
 It prints, for each: submissions per minute and the speed-up over stock; the
 per-submission overhead (the grader's wall time for a submission minus the
-notebook's own cell execution, median) and where it goes (sandbox and kernel
-start-up, the runner's other work, nbgrader outside the sandbox); peak memory per
-worker; and whether the three gradebooks hold the same grades. ``--assignment
+notebook's own execution: its code cells in the kernel and its test cells in the
+checker, median) and where it goes (sandbox and kernel start-up, the runner's
+other work, nbgrader outside the sandbox); peak memory per worker (its nbgrader
+process, the sandbox's largest process and the checker); and whether the three
+gradebooks hold the same grades. ``--assignment
 tiny`` grades the tests' tiny assignment (seconds per submission); the default
 is every assignment with a release. Figures are printed, never asserted: they
 depend on the machine (and on whatever else runs on it: the load is printed too).
@@ -121,26 +123,29 @@ def _median(values) -> float:
 
 
 def _per_submission(outcomes) -> dict:
-    """Medians over graded submissions: execution, overhead and where the overhead goes (seconds)."""
+    """Medians over graded submissions: execution (code cells, and test cells), overhead and where the
+    overhead goes (seconds)."""
     graded = [o for o in outcomes if o.status == "graded" and o.reports]
     rows = []
     for o in graded:
         cells = sum(r.get("cell_seconds", 0.0) for r in o.reports)
+        checks = sum(r.get("check_seconds", 0.0) for r in o.reports)
         in_sandbox = sum(r.get("seconds", 0.0) for r in o.reports)
         startup = sum(r.get("kernel_startup_seconds", 0.0) for r in o.reports)
         rows.append(
             {
                 "total": o.seconds,
-                "execution": cells,
-                "overhead": o.seconds - cells,
+                "execution": cells + checks,
+                "checks": checks,
+                "overhead": o.seconds - cells - checks,
                 "startup": startup,
-                "runner": in_sandbox - cells - startup,
+                "runner": in_sandbox - cells - checks - startup,
                 "nbgrader": o.seconds - in_sandbox,
             }
         )
     return {
         key: _median(r[key] for r in rows)
-        for key in ("total", "execution", "overhead", "startup", "runner", "nbgrader")
+        for key in ("total", "execution", "checks", "overhead", "startup", "runner", "nbgrader")
     }
 
 
@@ -247,8 +252,9 @@ def bench(slug: str, args, limits) -> None:
             f = _per_submission(outcomes)
             ratio = f["overhead"] / f["execution"] if f["execution"] else float("nan")
             print(
-                f"  per submission, {name} (median): notebook execution {f['execution']:.2f} s, "
-                f"overhead {f['overhead']:.2f} s ({ratio:.2f}x the execution)"
+                f"  per submission, {name} (median): notebook execution {f['execution']:.2f} s "
+                f"(test cells in the checker {f['checks']:.2f} s), overhead {f['overhead']:.2f} s "
+                f"({ratio:.2f}x the execution)"
             )
             print(
                 f"    overhead: sandbox + kernel start {f['startup']:.2f} s, runner's other work "
@@ -259,13 +265,19 @@ def bench(slug: str, args, limits) -> None:
             ("course-grade --cluster", dask_outcomes, dask_process_peak),
         ):
             graded = [o for o in outcomes if o.status == "graded"]
-            worker = max((o.peak_memory_mb + o.grader_memory_mb for o in graded), default=0.0) + extra
+            worker = (
+                max(
+                    (o.peak_memory_mb + o.grader_memory_mb + o.checker_memory_mb for o in graded), default=0.0
+                )
+                + extra
+            )
             grader = max((o.grader_memory_mb for o in graded), default=0.0)
             kernel = max((o.peak_memory_mb for o in graded), default=0.0)
+            checker = max((o.checker_memory_mb for o in graded), default=0.0)
             dask_part = f" + Dask worker process {extra:.1f} MB" if extra else ""
             print(
                 f"  peak memory per worker, {name}: {worker:8.1f} MB  (nbgrader process {grader:.1f} MB"
-                f" + sandbox {kernel:.1f} MB, its largest process{dask_part})"
+                f" + sandbox {kernel:.1f} MB, its largest process + checker {checker:.1f} MB{dask_part})"
             )
         print(f"  peak memory, stock nbgrader:      {stock_peak:8.1f} MB  (its largest process)")
         for name, outcomes in (("course-grade", local_outcomes), ("course-grade --cluster", dask_outcomes)):

@@ -44,8 +44,12 @@ def test_bench_grading_prints_its_figures_at_a_small_size():
     assert len(rates) == 3 and all(rate > 0 for rate in rates), out  # stock, this machine, Dask
     assert "(no sandbox; exit code 0)" in out
     assert float(re.search(r"Dask throughput vs this machine:\s+([\d.]+)x", out).group(1)) > 0
-    for execution, overhead in re.findall(r"notebook execution ([\d.]+) s, overhead ([\d.]+) s", out):
-        assert float(execution) > 0 and float(overhead) > 0
+    split = re.findall(
+        r"notebook execution ([\d.]+) s \(test cells in the checker ([\d.]+) s\), overhead ([\d.]+) s", out
+    )
+    assert len(split) == 2, out
+    for execution, checks, overhead in split:
+        assert float(execution) >= float(checks) > 0 and float(overhead) > 0
     parts = re.findall(
         r"sandbox \+ kernel start ([\d.]+) s, runner's other work (-?[\d.]+) s, "
         r"nbgrader outside the sandbox ([\d.]+) s",
@@ -54,13 +58,14 @@ def test_bench_grading_prints_its_figures_at_a_small_size():
     assert len(parts) == 2 and all(float(start) > 0 for start, _, _ in parts)
     memory = re.findall(
         r"peak memory per worker, [^:]+:\s+([\d.]+) MB\s+\(nbgrader process ([\d.]+) MB"
-        r" \+ sandbox ([\d.]+) MB",
+        r" \+ sandbox ([\d.]+) MB, its largest process \+ checker ([\d.]+) MB",
         out,
     )
     assert len(memory) == 2, out
-    for worker, grader, kernel in memory:
+    for worker, grader, kernel, checker in memory:
         assert 10 < float(kernel) < 1536  # a real kernel ran, within the sandbox's per-process memory limit
-        assert 10 < float(grader) and float(worker) >= max(float(grader), float(kernel))
+        assert 10 < float(checker) and 10 < float(grader)
+        assert float(worker) >= float(grader) + float(kernel) + float(checker) - 0.2
     assert re.findall(r"graded / failed, [^:]+: (\d+) / (\d+)", out) == [("4", "0"), ("4", "0")]
     assert "grades identical, course-grade --cluster vs course-grade: yes" in out
     assert "grades identical, stock nbgrader vs course-grade: yes" in out

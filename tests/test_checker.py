@@ -141,6 +141,56 @@ def test_a_change_to_the_callers_data_is_mirrored_back(kernel):
     assert point["text"] == "changed"
 
 
+@pytest.mark.parametrize(
+    ("edit", "changed"),
+    [
+        ("pass", False),
+        ("x['text'] = x['text']", False),  # the same value again is no change
+        ("x['text'] = 'other'", True),
+        ("x['likes'] = True", True),  # 1 -> True: a bool is not a number
+        ("x['likes'] = 1.0", False),  # 1 -> 1.0: the same number
+        ("x['gone'] = None", True),  # a new field
+    ],
+)
+def test_the_kernel_tells_a_changed_data_point_from_an_unchanged_one(kernel, edit, changed):
+    """A map compares every data point before and after each call (quickly, when it holds plain scalars): the
+    verdict must be :func:`same`'s."""
+    exec(f"def touch(x):\n    {edit}\n    return -1", kernel)
+    point = pd.Series({"text": "Check it", "likes": 1, "note": None})
+    reply = remote._ask({"op": "map", "refs": [fetch("touch")._course_handle], "items": [remote._arg(point)]})
+    (outcome,) = reply["values"][0]
+    assert ("changed" in outcome) is changed
+
+
+def test_many_functions_over_the_same_points_take_one_request_and_fail_in_their_order(kernel, monkeypatch):
+    from autograder.checks.lf import apply_lfs_safely
+
+    exec(
+        "from snorkel.labeling import labeling_function\n"
+        "@labeling_function()\ndef says_check(x):\n    return 1 if 'check' in x.text.lower() else -1\n"
+        "@labeling_function()\ndef says_song(x):\n    return 0 if 'song' in x.text.lower() else -1\n"
+        "@labeling_function()\ndef votes_two(x):\n    return 2\n"
+        "@labeling_function()\ndef raises(x):\n    raise KeyError('text')\n",
+        kernel,
+    )
+    requests = []
+    channel = remote._CHANNEL
+    monkeypatch.setattr(
+        remote, "_CHANNEL", lambda request: requests.append(request["op"]) or channel(request)
+    )
+    frame = pd.DataFrame({"text": ["Check it", "nice song", "hello"]})
+    lfs = [fetch("says_check"), fetch("says_song")]
+    expected = PandasLFApplier(lfs).apply(frame, progress_bar=False).tolist()  # a call per LF and row
+    requests.clear()
+    assert apply_lfs_safely(lfs, frame).tolist() == expected
+    assert requests == ["map"]
+    # the first LF's bad vote is the message, though a later LF raises: failures come LF by LF
+    with pytest.raises(CheckFailed, match="votes_two"):
+        apply_lfs_safely([fetch("says_check"), fetch("votes_two"), fetch("raises")], frame)
+    with pytest.raises(CheckFailed, match=r"`raises` raised KeyError"):
+        apply_lfs_safely([fetch("says_check"), fetch("raises"), fetch("votes_two")], frame)
+
+
 def test_labeling_functions_arrive_as_snorkel_objects_that_ask_the_kernel(kernel):
     exec(
         "from snorkel.labeling import labeling_function\n"

@@ -7,7 +7,7 @@ through requests that the grader's runner evaluates in the kernel as
 
 - ``names``: the values of top-level names of the notebook (plain data, or handles);
 - ``getattr``, ``call``, ``map``, ``dunder``: an attribute of a handle, a call of it with plain
-  arguments (handles allowed), the same call over many arguments, ``len``/``[]``/``in``/``iter``;
+  arguments (handles allowed), calls of one or more handles over the same arguments, ``len``/``[]``/``in``/``iter``;
 - ``describe``: what a function is (its source, whether it is still the stub) -- for checks
   whose verdict is the learner's own business anyway;
 - ``kernel``: a check helper marked :func:`autograder.checks.remote.kernel_side`, run here;
@@ -35,8 +35,8 @@ __all__ = ["learner_namespace", "serve", "use_namespace"]
 
 #: Handles the checker holds: number -> object. Cleared by ``release`` (after each test cell).
 _REFS: dict[int, Any] = {}
-#: At most this many items in one ``map`` or ``iter`` reply.
-MAX_ITEMS = 100_000
+#: At most this many calls in one ``map`` request, and items in one ``iter`` reply.
+MAX_ITEMS = codec.MAX_CALLS
 #: The learner's namespace in a process that runs a notebook without IPython (see :func:`use_namespace`).
 _LOCAL_NAMESPACE: dict | None = None
 
@@ -97,11 +97,47 @@ def _raised(error: BaseException) -> dict:
     return {"raised": {"type": type(error).__name__, "message": message[:2000]}}
 
 
+#: Values a data point's fields may hold for the quick comparison of :class:`_Fields` (immutable ones).
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class _Fields:
+    """A data point (a ``Series``) of immutable scalars, as the checks send comments: its labels and values,
+    enough to tell whether a call changed it without a deep copy (a map calls thousands of times)."""
+
+    def __init__(self, index: list, values: list):
+        self.index, self.values = index, values
+
+    def unchanged(self, after: Any) -> bool:
+        """True when ``after`` is the same by :func:`same`; compared quickly when nothing changed."""
+        import pandas as pd
+
+        if type(after) is pd.Series:
+            values = after.tolist()
+            if (
+                after.index.tolist() == self.index
+                and len(values) == len(self.values)
+                and all(type(a) is type(b) and a == b for a, b in zip(self.values, values, strict=True))
+            ):
+                return True
+        return same(pd.Series(self.values, index=self.index, dtype=object), after)
+
+
 def _snapshot(value: Any) -> Any:
+    import pandas as pd
+
+    if type(value) is pd.Series:
+        index, values = value.index.tolist(), value.tolist()
+        if all(type(v) in _SCALARS for v in index + values):
+            return _Fields(index, values)
     try:
         return copy.deepcopy(value)
     except Exception:
         return None
+
+
+def _unchanged(before: Any, after: Any) -> bool:
+    return before.unchanged(after) if isinstance(before, _Fields) else same(before, after)
 
 
 def _is_mutable(value: Any) -> bool:
@@ -122,7 +158,7 @@ def _call(func: Any, args: list, kwargs: dict) -> dict:
     changed = {}
     for key, before in watched.items():
         after = args[key] if isinstance(key, int) else kwargs[key]
-        if before is not None and not same(before, after):
+        if before is not None and not _unchanged(before, after):
             changed[str(key)] = _encode(after)
     if changed:
         reply["changed"] = changed
@@ -168,7 +204,7 @@ def _dispatch(request: dict) -> dict:
     if op == "kernel":
         helper = _kernel_helper(request.get("path"))
         return _call(helper, _decode(request.get("args", [])), _decode(request.get("kwargs", {})))
-    target = _target(request)
+    target = _target(request) if op != "map" else None
     if op == "getattr":
         name = request.get("name")
         if type(name) is not str:
@@ -186,10 +222,15 @@ def _dispatch(request: dict) -> dict:
             raise codec.CodecError("call needs a list of arguments and a dict of keywords")
         return _call(target, args, kwargs)
     if op == "map":
+        refs = request.get("refs")
+        if type(refs) is not list or not refs:
+            raise codec.CodecError("map needs a list of functions")
+        functions = [_target({"ref": ref}) for ref in refs]
         items = _decode(request.get("items", []))
-        if type(items) is not list or len(items) > MAX_ITEMS:
-            raise codec.CodecError("map needs a list of at most 100000 arguments")
-        return {"values": [_call(target, [item], {}) for item in items]}
+        if type(items) is not list or len(items) * len(refs) > MAX_ITEMS:
+            raise codec.CodecError("map needs a list of at most 100000 calls")
+        # every function over the same items, in order (as the checker would send them one by one)
+        return {"values": [[_call(func, [item], {}) for item in items] for func in functions]}
     if op == "describe":
         return _describe(target)
     if op == "dunder":

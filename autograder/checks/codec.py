@@ -27,10 +27,12 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_BYTES", "MISSING", "CodecError", "decode", "dumps", "encode", "loads", "parse"]
+__all__ = ["MAX_BYTES", "MAX_CALLS", "MISSING", "CodecError", "decode", "dumps", "encode", "loads", "parse"]
 
 #: The largest message either side accepts (a reply larger than this is the learner's problem).
 MAX_BYTES = 64 * 2**20
+#: At most this many calls in one ``map`` request, and items in one ``map`` or ``iter`` reply.
+MAX_CALLS = 100_000
 #: How deep plain data may nest (deeper is refused, not followed).
 MAX_DEPTH = 32
 #: The numpy dtype kinds an array may have on the wire: booleans, integers, floats, strings.

@@ -28,6 +28,7 @@ __all__ = [
     "CheckFailed",
     "NotAnswered",
     "call_each",
+    "call_each_of",
     "call_safely",
     "expect",
     "held_out_split",
@@ -168,19 +169,46 @@ def call_safely(func: Callable, *args: Any, name: str, about: str = "") -> Any:
 def call_each(func: Callable, items: list, *, name: str, about: Callable[[Any], str] | None = None) -> list:
     """``[func(item) for item in items]`` with :func:`call_safely`'s messages; a learner's function behind
     a handle is called over all items in one request to the kernel."""
-    from autograder.checks.remote import is_handle, map_remote
-
-    if not is_handle(func) or not items:
-        return [call_safely(func, item, name=name, about=about(item) if about else "") for item in items]
-    results = []
-    for item, (ok, value) in zip(items, map_remote(func, list(items)), strict=True):
-        if not ok:
-            where = f" on {about(item)}" if about else ""
-            if value.type_name == "KeyboardInterrupt":
-                raise CheckFailed(f"`{name}` ran too long{where} and was stopped. Does it loop forever?")
-            raise CheckFailed(f"`{name}` raised {value.type_name}: {show(value.message)}{where}.")
-        results.append(value)
+    (results,) = call_each_of([func], items, names=[name], about=about)
+    if isinstance(results, CheckFailed):
+        raise results
     return results
+
+
+def call_each_of(
+    funcs: list, items: list, *, names: list[str], about: Callable[[Any], str] | None = None
+) -> list[list | CheckFailed]:
+    """:func:`call_each` of every function in ``funcs`` over the same ``items``: for each function its
+    results, or the :class:`CheckFailed` of its first failing call (returned, not raised, so that the
+    caller reports failures in its own order). Functions behind handles go to the kernel in one request."""
+    from autograder.checks.remote import is_handle, map_many
+
+    if not items or not all(is_handle(func) for func in funcs):
+        table: list[list | CheckFailed] = []
+        for func, name in zip(funcs, names, strict=True):
+            try:
+                table.append(
+                    [call_safely(func, item, name=name, about=about(item) if about else "") for item in items]
+                )
+            except CheckFailed as failure:
+                table.append(failure)
+        return table
+    table = []
+    for name, outcomes in zip(names, map_many(list(funcs), list(items)), strict=True):
+        results: list | CheckFailed = []
+        for item, (ok, value) in zip(items, outcomes, strict=True):
+            if not ok:
+                where = f" on {about(item)}" if about else ""
+                if value.type_name == "KeyboardInterrupt":
+                    results = CheckFailed(
+                        f"`{name}` ran too long{where} and was stopped. Does it loop forever?"
+                    )
+                else:
+                    results = CheckFailed(f"`{name}` raised {value.type_name}: {show(value.message)}{where}.")
+                break
+            results.append(value)
+        table.append(results)
+    return table
 
 
 def unchanged_after(func: Callable, point: Any, *, name: str) -> Any:

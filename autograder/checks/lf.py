@@ -20,6 +20,7 @@ import pandas as pd
 from autograder.checks import (
     CheckFailed,
     call_each,
+    call_each_of,
     call_safely,
     expect,
     held_out_split,
@@ -145,8 +146,11 @@ def apply_lfs_safely(
         else [str(getattr(lf, "name", f"lfs[{j}]")) for j, lf in enumerate(lfs)]
     )
     matrix = np.full((len(points), len(lfs)), ABSTAIN, dtype=int)
-    for j, lf in enumerate(lfs):
-        votes = call_each(lf, points, name=names[j], about=_about_comment)
+    # every LF over the same comments, sent to the kernel once; failures reported LF by LF, as before
+    table = call_each_of(list(lfs), points, names=names, about=_about_comment)
+    for j, votes in enumerate(table):
+        if isinstance(votes, CheckFailed):
+            raise votes
         for i, (point, vote) in enumerate(zip(points, votes, strict=True)):
             matrix[i, j] = _as_vote(vote, names[j], _about_comment(point))
     return matrix

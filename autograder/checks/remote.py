@@ -157,18 +157,34 @@ def _ask_call(request: dict, args: tuple, kwargs: dict) -> Any:
 
 def map_remote(func: Any, items: list) -> list[tuple[bool, Any]]:
     """``[(True, func(item)) or (False, LearnerError)]`` for each item, in one request to the kernel."""
-    reply = _ask({"op": "map", "ref": func._course_handle, "items": [_arg(i) for i in items]})
-    values = reply.get("values")
-    if type(values) is not list or len(values) != len(items):
-        raise codec.CodecError("a map reply of the wrong length")
+    return map_many([func], items)[0]
+
+
+def map_many(funcs: list, items: list) -> list[list[tuple[bool, Any]]]:
+    """:func:`map_remote` of each of ``funcs`` over the same ``items``, sent to the kernel once, in one
+    request: the functions run in order, each over every item, as one request per function would."""
+    sent = [_arg(i) for i in items]
+    per_request = max(1, codec.MAX_CALLS // max(1, len(items)))
+    table = []
+    for start in range(0, len(funcs), per_request):
+        chunk = funcs[start : start + per_request]
+        values = _ask({"op": "map", "refs": [f._course_handle for f in chunk], "items": sent}).get("values")
+        if type(values) is not list or len(values) != len(chunk):
+            raise codec.CodecError("a map reply of the wrong length")
+        table += values
     out = []
-    for item, one in zip(items, values, strict=True):
-        if type(one) is not dict:
-            raise codec.CodecError("a malformed map reply")
-        try:
-            out.append((True, _value(one, (item,))))
-        except LearnerError as error:
-            out.append((False, error))
+    for values in table:
+        if type(values) is not list or len(values) != len(items):
+            raise codec.CodecError("a map reply of the wrong length")
+        row = []
+        for item, one in zip(items, values, strict=True):
+            if type(one) is not dict:
+                raise codec.CodecError("a malformed map reply")
+            try:
+                row.append((True, _value(one, (item,))))
+            except LearnerError as error:
+                row.append((False, error))
+        out.append(row)
     return out
 
 

@@ -24,6 +24,12 @@ A verdict carries ``problem`` when the check itself, not the learner's code, wen
 kernel gave an answer that is not plain data, the check raised an unexpected error): the cell
 still scores 0, and the grading record says why, so that an instructor can tell a broken hidden
 test from a wrong answer.
+
+Each notebook gets a checker of its own, but its start-up (the set-up imports: pandas, snorkel,
+scikit-learn; the held-out split; WordNet) is the same for every notebook of an assignment. The
+grader therefore starts a *fork server* per assignment (``--fork-server``, :func:`fork_server`),
+which does that work once and forks a fresh checker for each notebook: a child that starts where
+the server stood, before any notebook was seen, so that nothing of one notebook reaches the next.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ import contextlib
 import io
 import json
 import os
+import signal
+import socket
 import sys
 import traceback
 from typing import Any
@@ -42,7 +50,7 @@ from autograder.checks import codec, remote
 from autograder.checks.core import CheckFailed, NotAnswered
 from autograder.grading.protocol import CheckerJob, loads
 
-__all__ = ["free_names", "main", "setup_imports"]
+__all__ = ["fork_server", "free_names", "main", "setup_imports"]
 
 #: Characters of printed output a test cell keeps (its checks' messages, never more).
 MAX_PRINTED = 20_000
@@ -253,8 +261,99 @@ def main() -> int:
         if command.get("op") != "run":
             continue
         verdict = checker.run(int(command["index"]), str(command.get("source", "")))
-        checker.emit("verdict", index=int(command["index"]), **verdict)
+        checker.emit("verdict", index=int(command["index"]), peak_mb=_peak_mb(), **verdict)
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def warm_up(setup: str) -> None:
+    """Do once what every checker of a notebook with these set-up imports would do first: the imports
+    themselves, the check modules, and the reading of the public held-out split and of WordNet."""
+    namespace: dict[str, Any] = {"__name__": "__warm_up__", "__builtins__": builtins}
+    if setup:
+        exec(compile(setup, "<set-up imports>", "exec"), namespace)
+    import autograder.checks.lf
+    import autograder.checks.sf
+    import autograder.checks.tf  # noqa: F401 - what test cells import, loaded once
+    from autograder.checks.core import held_out_split
+
+    with contextlib.suppress(Exception):  # a missing file is the child's to report, in its check
+        held_out_split()
+    if "labeling_labs.nlp" in sys.modules:
+        with contextlib.suppress(Exception):
+            sys.modules["labeling_labs.nlp"].wordnet()
+    if "snorkel.labeling.model" in sys.modules:  # torch's first fit costs most of a second; later ones do not
+        with contextlib.suppress(Exception), contextlib.redirect_stderr(io.StringIO()):
+            import numpy as np
+
+            model = sys.modules["snorkel.labeling.model"].LabelModel(cardinality=2, verbose=False)
+            model.fit(
+                L_train=np.array([[0, 1, -1], [1, -1, 1], [-1, 0, 0], [1, 1, 1]]),
+                n_epochs=2,
+                progress_bar=False,
+            )
+            model.predict_proba(np.array([[0, 1, 1]]))
+
+
+def fork_server() -> int:
+    """``python -m autograder.grading.checker --fork-server``, with a Unix socket on stdin.
+
+    It reads one JSON line ``{"setup": ...}``, warms up (:func:`warm_up`) and answers ``ready``. Then,
+    for each request (one byte, with three file descriptors: the new checker's stdin, stdout and
+    stderr), it forks a checker that runs :func:`main` on them in a session of its own, and answers
+    its process id. It ends when the socket closes (the grader is gone). Children are not waited
+    for: the grader ends them, and the kernel reaps them (``SIGCHLD`` ignored)."""
+    control = socket.socket(fileno=os.dup(0))
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    reader = control.makefile("rb")
+    line = reader.readline()
+    try:
+        warm_up(str(json.loads(line).get("setup", "")))
+        control.sendall(b"ready\n")
+    except Exception as error:
+        control.sendall(f"error {type(error).__name__}: {error}".replace("\n", " ").encode() + b"\n")
+        return 1
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    while True:
+        try:
+            message, fds, _flags, _address = socket.recv_fds(control, 16, 3)
+        except OSError:
+            return 0
+        if not message:
+            return 0
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            control.sendall(b"0\n")
+            continue
+        pid = os.fork()
+        if pid == 0:  # the new checker
+            code = 1
+            try:
+                os.setsid()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                control.close()
+                for target, fd in enumerate(fds):
+                    os.dup2(fd, target)
+                    os.close(fd)
+                code = main()
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else 0
+            finally:
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        control.sendall(f"{pid}\n".encode())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fork_server() if sys.argv[1:] == ["--fork-server"] else main())

@@ -25,6 +25,7 @@ a cell that errs, a check that fails, a kernel that dies or overruns its limits.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import json
 import os
@@ -44,6 +45,7 @@ import nbformat
 
 from autograder.grading.checker import setup_imports
 from autograder.grading.config import SandboxLimits, allow_unsandboxed_from_env
+from autograder.grading.forks import checker_process
 from autograder.grading.limits import SandboxCgroup
 from autograder.grading.protocol import (
     CHECK_NOTE,
@@ -101,6 +103,8 @@ class RunReport:
     cell_seconds: float = 0.0
     check_seconds: float = 0.0
     peak_memory_mb: float = 0.0
+    #: The checker's peak resident memory (a forked checker's includes the pages it shares with its server).
+    checker_memory_mb: float = 0.0
     isolation: str = ""
     #: The notebook's cgroup: its memory limit for all processes together and CPU weight, or why there is none.
     cgroup: str = ""
@@ -133,11 +137,12 @@ def _python(module: str) -> list[str]:
 
 
 class _Process:
-    """A child speaking JSON lines: a writer for its stdin, a line reader over its stdout."""
+    """A child speaking JSON lines: a writer for its stdin, a line reader over its stdout. ``proc`` is a
+    ``Popen`` started from ``cmd``, or one given (a checker forked by :mod:`autograder.grading.forks`)."""
 
-    def __init__(self, cmd: list[str], *, env: dict | None, cwd: str | None, name: str):
+    def __init__(self, cmd: list[str], *, env: dict | None, cwd: str | None, name: str, proc=None):
         self.name = name
-        self.proc = subprocess.Popen(
+        self.proc = proc or subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -183,6 +188,9 @@ class _Process:
 
     def kill(self) -> None:
         _kill_group(self.proc)
+        if self.proc.poll() is None:  # a forked checker that has not made its own group yet
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.proc.pid, signal.SIGKILL)
 
 
 def run_notebook(
@@ -225,10 +233,16 @@ def run_notebook(
         work, etc = _prepare_dirs(Path(tmp), uid)
         if source_dir:
             _copy_working_files(Path(source_dir), work, uid if sandboxed else None)
-        checker = _start_checker(nb, held_out, held_out_sha256)
         # all of the notebook's processes share one memory limit and one fair CPU weight (where cgroups work)
         with SandboxCgroup.for_limits(limits, logger=log) as group:
             runner = _start_runner(for_runner, tests, work, etc, uid, limits, sandboxed, group)
+            # the checker starts while the kernel does (a fork server's warm-up, the first time, too)
+            try:
+                checker = _start_checker(nb, held_out, held_out_sha256)
+            except BaseException:
+                runner.kill()
+                _reap(runner.proc)
+                raise
             session = None
             try:
                 session = _Session(runner, checker, executed, limits, report, started, tests)
@@ -285,12 +299,10 @@ def _start_checker(nb, held_out: str, held_out_sha256: str) -> _Process:
             "MKL_NUM_THREADS": "1",
         }
     )
-    checker = _Process(_python("autograder.grading.checker"), env=env, cwd=None, name="checker")
-    checker.send(
-        CheckerJob(
-            setup=setup_imports(_setup_sources(nb)), held_out=held_out, held_out_sha256=held_out_sha256
-        ).to_dict()
-    )
+    setup = setup_imports(_setup_sources(nb))
+    cmd = _python("autograder.grading.checker")
+    checker = _Process(cmd, env=env, cwd=None, name="checker", proc=checker_process(cmd, env, setup))
+    checker.send(CheckerJob(setup=setup, held_out=held_out, held_out_sha256=held_out_sha256).to_dict())
     return checker
 
 
@@ -533,6 +545,8 @@ class _Session:
         cell.execution_count = None
         self.returned.add(index)
         self.report.check_seconds += time.monotonic() - self.check_started
+        if isinstance(event.get("peak_mb"), (int, float)):
+            self.report.checker_memory_mb = max(self.report.checker_memory_mb, float(event["peak_mb"]))
         problem = event.get("problem")
         if problem:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", index)

@@ -180,6 +180,7 @@ class Outcome:
     execution_seconds: float = 0.0
     peak_memory_mb: float = 0.0  # the sandbox's largest process (the kernel)
     grader_memory_mb: float = 0.0  # the worker's nbgrader process
+    checker_memory_mb: float = 0.0  # the checker that ran the test cells
     reports: list[dict] = field(default_factory=list)
 
     @property
@@ -526,6 +527,7 @@ def _finish(
         outcome.execution_seconds += report.get("seconds", 0.0)
         outcome.peak_memory_mb = max(outcome.peak_memory_mb, report.get("peak_memory_mb", 0.0))
         outcome.grader_memory_mb = max(outcome.grader_memory_mb, report.get("grader_peak_memory_mb", 0.0))
+        outcome.checker_memory_mb = max(outcome.checker_memory_mb, report.get("checker_memory_mb", 0.0))
         outcome.sandboxed = outcome.sandboxed and bool(report.get("sandboxed", True))
         if report.get("status") != "ok":
             outcome.notes.append(f"{report.get('notebook')}: {report.get('reason')}")

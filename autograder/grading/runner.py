@@ -258,12 +258,15 @@ def _copy_files_in(source: str) -> None:
 
 
 def _check_packages(expected: dict) -> str | None:
-    """None if the course packages come from the folders the grader bound, else why not."""
-    import importlib
+    """None if the course packages come from the folders the grader bound, else why not (found, not
+    imported: importing the course package would load pandas, a second of CPU the kernel pays anyway)."""
+    import importlib.util
 
     for name, folder in expected.items():
-        module = importlib.import_module(name)
-        found = os.path.dirname(os.path.abspath(module.__file__))
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            return f"the runner cannot find {name}, which the grader bound at {folder}"
+        found = os.path.dirname(os.path.abspath(spec.origin))
         if found != folder:
             return f"the runner imported {name} from {found}, not from the folder the grader bound ({folder})"
     return None
@@ -371,7 +374,15 @@ async def run_job(job: RunnerJob, commands: _Commands, emit: _Emitter) -> None:
     emit("done", seconds=round(time.monotonic() - started, 3), kernel_peak_mb=_children_peak_mb())
 
 
+def _skip_optional_imports() -> None:
+    """nbformat loads jsonschema, whose optional IRI format checker (``rfc3987_syntax``) builds a grammar
+    when imported: most of a second of CPU per notebook, for a format no notebook schema uses. The runner
+    goes without it (jsonschema imports it only if it can)."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def main() -> int:
+    _skip_optional_imports()
     undumpable = make_undumpable()
     emit = _Emitter()
     commands = _Commands()

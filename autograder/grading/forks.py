@@ -1,0 +1,154 @@
+"""Checkers forked from a warm server: the checker's start-up paid once per assignment, not per notebook.
+
+A checker (:mod:`autograder.grading.checker`) starts by importing what the notebook's set-up cells
+import (pandas, snorkel, scikit-learn, spaCy's and NLTK's readers) and by reading the held-out split:
+seconds of CPU, the same for every notebook of an assignment. :func:`checker_process` asks a fork
+server that did that once (``python -m autograder.grading.checker --fork-server``) for a fresh
+checker: a child forked from the server's state *before* any notebook was seen, in a session of its
+own, speaking on pipes that this process made. Nothing passes from one notebook's checker to the
+next: each is a new process, and the server never runs a test cell.
+
+One server per set-up source, per grading process; a server that died is replaced, and when none can
+start the checker starts as a plain process (slower, the same verdicts).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import time
+
+__all__ = ["ForkedProcess", "checker_process", "stop_servers"]
+
+#: Fork servers kept per grading process (one per assignment's set-up imports); the oldest goes first.
+MAX_SERVERS = 3
+#: Seconds a fork server may take to warm up.
+SERVER_STARTUP = 120.0
+
+_SERVERS: dict[tuple, _Server] = {}
+
+
+class ForkedProcess:
+    """The part of :class:`subprocess.Popen` the grader uses, for a checker forked by a server (not a child
+    of this process: it cannot be waited for, only watched)."""
+
+    def __init__(self, pid: int, stdin, stdout, stderr):
+        self.pid = pid
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.returncode = 0
+            except PermissionError:
+                pass
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"checker {self.pid}", timeout)
+            time.sleep(0.02)
+        for stream in (self.stdin, self.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        return self.returncode
+
+
+class _Server:
+    def __init__(self, cmd: list[str], env: dict, setup: str):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.control = ours
+        self.proc = subprocess.Popen(
+            [*cmd, "--fork-server"],
+            stdin=theirs.fileno(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        theirs.close()
+        self.replies = ours.makefile("rb")
+        self.control.settimeout(SERVER_STARTUP)
+        self.control.sendall(json.dumps({"setup": setup}).encode() + b"\n")
+        answer = self.replies.readline().decode("utf-8", "replace").strip()
+        if answer != "ready":
+            self.stop()
+            raise OSError(f"the checker's fork server did not start: {answer or 'it stopped'}")
+        self.control.settimeout(30.0)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def fork(self) -> ForkedProcess:
+        """A new checker, with pipes for its stdin, stdout and stderr."""
+        pipes = [os.pipe() for _ in range(3)]
+        theirs = [pipes[0][0], pipes[1][1], pipes[2][1]]
+        ours = [pipes[0][1], pipes[1][0], pipes[2][0]]
+        try:
+            socket.send_fds(self.control, [b"F"], theirs)
+            pid = int(self.replies.readline().decode().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        if pid <= 0:
+            for fd in ours:
+                os.close(fd)
+            raise OSError("the checker's fork server did not fork")
+        return ForkedProcess(
+            pid, os.fdopen(ours[0], "wb"), os.fdopen(ours[1], "rb"), os.fdopen(ours[2], "rb")
+        )
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.control.close()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, 9)
+        self.proc.wait()
+
+
+def checker_process(cmd: list[str], env: dict, setup: str):
+    """A checker process for a notebook whose set-up imports are ``setup``: forked from this process's
+    warm server for them (started on first use), or, when no server can run, started with ``cmd``."""
+    key = (tuple(cmd), tuple(sorted(env.items())), setup)
+    server = _SERVERS.get(key)
+    if server is not None and not server.alive():
+        _SERVERS.pop(key).stop()
+        server = None
+    try:
+        if server is None:
+            while len(_SERVERS) >= MAX_SERVERS:
+                _SERVERS.pop(next(iter(_SERVERS))).stop()
+            server = _SERVERS[key] = _Server(cmd, env, setup)
+        return server.fork()
+    except OSError:
+        dead = _SERVERS.pop(key, None)
+        if dead is not None:
+            dead.stop()
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def stop_servers() -> None:
+    """End this process's fork servers (their checkers, in sessions of their own, are the grader's to end)."""
+    while _SERVERS:
+        _SERVERS.popitem()[1].stop()
+
+
+atexit.register(stop_servers)
