@@ -150,13 +150,15 @@ def test_a_change_to_the_callers_data_is_mirrored_back(kernel):
         ("x['likes'] = True", True),  # 1 -> True: a bool is not a number
         ("x['likes'] = 1.0", False),  # 1 -> 1.0: the same number
         ("x['gone'] = None", True),  # a new field
+        ("x['score'] = float('nan')", False),  # another NaN: missing is missing
+        ("x['score'] = 0.0", True),
     ],
 )
 def test_the_kernel_tells_a_changed_data_point_from_an_unchanged_one(kernel, edit, changed):
     """A map compares every data point before and after each call (quickly, when it holds plain scalars): the
     verdict must be :func:`same`'s."""
     exec(f"def touch(x):\n    {edit}\n    return -1", kernel)
-    point = pd.Series({"text": "Check it", "likes": 1, "note": None})
+    point = pd.Series({"text": "Check it", "likes": 1, "note": None, "score": float("nan")})
     reply = remote._ask({"op": "map", "refs": [fetch("touch")._course_handle], "items": [remote._arg(point)]})
     (outcome,) = reply["values"][0]
     assert ("changed" in outcome) is changed

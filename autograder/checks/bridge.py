@@ -113,11 +113,11 @@ class _Fields:
         import pandas as pd
 
         if type(after) is pd.Series:
+            if after.index.tolist() != self.index:  # a field added or removed: not the same, as same() says
+                return False
             values = after.tolist()
-            if (
-                after.index.tolist() == self.index
-                and len(values) == len(self.values)
-                and all(type(a) is type(b) and a == b for a, b in zip(self.values, values, strict=True))
+            if len(values) == len(self.values) and all(
+                a is b or (type(a) is type(b) and a == b) for a, b in zip(self.values, values, strict=True)
             ):
                 return True
         return same(pd.Series(self.values, index=self.index, dtype=object), after)
