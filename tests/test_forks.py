@@ -26,8 +26,15 @@ def no_servers():
     forks.stop_servers()
 
 
+_ENV: dict = {}
+
+
 def _env() -> dict:
-    return {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | {"PYTHONPATH": import_path()}
+    """The checkers' environment, the same for every checker of a test (a server serves one environment)."""
+    if not _ENV:
+        _ENV.update({k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
+        _ENV["PYTHONPATH"] = import_path()
+    return _ENV
 
 
 def _checker(setup: str = SETUP):
@@ -124,3 +131,20 @@ def test_the_grader_starts_its_checkers_from_the_server(no_servers):
     assert [e["event"] for e in _events(checker, "ready")] == ["ready"]
     checker.kill()
     checker.proc.wait(timeout=10)
+
+
+def test_a_checker_works_in_the_graders_folder_of_the_moment(no_servers, tmp_path, monkeypatch):
+    """nbgrader grades each submission in its own folder, which is removed afterwards: a checker forked later
+    must not inherit a folder that is gone (torch and snorkel's trainer read the working folder)."""
+    first, second = tmp_path / "first-submission", tmp_path / "second-submission"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    _checker().kill()
+    monkeypatch.chdir(second)
+    first.rmdir()
+    checker = _checker()
+    assert len(forks._SERVERS) == 1  # the server that started in the folder now gone
+    _events(checker, "ready")
+    assert _printed(_run(checker, "import os\nprint(os.getcwd())")) == f"{second}\n"
+    checker.kill()

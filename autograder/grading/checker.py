@@ -303,9 +303,9 @@ def fork_server() -> int:
     """``python -m autograder.grading.checker --fork-server``, with a Unix socket on stdin.
 
     It reads one JSON line ``{"setup": ...}``, warms up (:func:`warm_up`) and answers ``ready``. Then,
-    for each request (one byte, with three file descriptors: the new checker's stdin, stdout and
-    stderr), it forks a checker that runs :func:`main` on them in a session of its own, and answers
-    its process id. It ends when the socket closes (the grader is gone). Children are not waited
+    for each request (a JSON line ``{"cwd": folder}`` with three file descriptors: the new checker's
+    stdin, stdout and stderr), it forks a checker that runs :func:`main` on them in a session of its
+    own, in that folder, and answers its process id. It ends when the socket closes (the grader is gone). Children are not waited
     for: the grader ends them, and the kernel reaps them (``SIGCHLD`` ignored)."""
     control = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -323,12 +323,16 @@ def fork_server() -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     while True:
         try:
-            message, fds, _flags, _address = socket.recv_fds(control, 16, 3)
+            message, fds, _flags, _address = socket.recv_fds(control, 1 << 16, 3)
         except OSError:
             return 0
         if not message:
             return 0
-        if len(fds) != 3:
+        try:
+            folder = str(json.loads(message).get("cwd") or "/")
+        except (ValueError, AttributeError):
+            folder = ""
+        if len(fds) != 3 or not folder:
             for fd in fds:
                 os.close(fd)
             control.sendall(b"0\n")
@@ -339,7 +343,9 @@ def fork_server() -> int:
             try:
                 os.setsid()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                control.close()
+                reader.close()
+                os.close(control.detach())  # the checker has no business with the server's requests
+                os.chdir(folder)
                 for target, fd in enumerate(fds):
                     os.dup2(fd, target)
                     os.close(fd)

@@ -73,6 +73,8 @@ class _Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
+            # not the grader's folder of the moment: nbgrader works in each submission's, which goes away
+            cwd="/",
             start_new_session=True,
         )
         theirs.close()
@@ -89,12 +91,13 @@ class _Server:
         return self.proc.poll() is None
 
     def fork(self) -> ForkedProcess:
-        """A new checker, with pipes for its stdin, stdout and stderr."""
+        """A new checker, with pipes for its stdin, stdout and stderr, working in this process's folder (as a
+        checker started here would)."""
         pipes = [os.pipe() for _ in range(3)]
         theirs = [pipes[0][0], pipes[1][1], pipes[2][1]]
         ours = [pipes[0][1], pipes[1][0], pipes[2][0]]
         try:
-            socket.send_fds(self.control, [b"F"], theirs)
+            socket.send_fds(self.control, [json.dumps({"cwd": os.getcwd()}).encode() + b"\n"], theirs)
             pid = int(self.replies.readline().decode().strip() or 0)
         except (OSError, ValueError):
             pid = 0
