@@ -9,7 +9,7 @@ own, speaking on pipes that this process made. Nothing passes from one notebook'
 next: each is a new process, and the server never runs a test cell.
 
 One server per set-up source, per grading process; a server that died is replaced, and when none can
-start the checker starts as a plain process (slower, the same verdicts).
+start the grader starts the checker as a plain process (slower, the same verdicts).
 """
 
 from __future__ import annotations
@@ -120,9 +120,9 @@ class _Server:
         self.proc.wait()
 
 
-def checker_process(cmd: list[str], env: dict, setup: str):
-    """A checker process for a notebook whose set-up imports are ``setup``: forked from this process's
-    warm server for them (started on first use), or, when no server can run, started with ``cmd``."""
+def checker_process(cmd: list[str], env: dict, setup: str) -> ForkedProcess | None:
+    """A checker for a notebook whose set-up imports are ``setup``, forked from this process's warm server for
+    them (started on first use); None when no server can run here (the caller then starts ``cmd`` itself)."""
     key = (tuple(cmd), tuple(sorted(env.items())), setup)
     server = _SERVERS.get(key)
     if server is not None and not server.alive():
@@ -138,14 +138,7 @@ def checker_process(cmd: list[str], env: dict, setup: str):
         dead = _SERVERS.pop(key, None)
         if dead is not None:
             dead.stop()
-        return subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-        )
+        return None
 
 
 def stop_servers() -> None:
