@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 
 __all__ = ["ForkedProcess", "checker_process", "stop_servers"]
@@ -30,6 +31,8 @@ MAX_SERVERS = 3
 SERVER_STARTUP = 120.0
 
 _SERVERS: dict[tuple, _Server] = {}
+#: One request at a time on a server's socket (its replies come back in order).
+_LOCK = threading.Lock()
 
 
 class ForkedProcess:
@@ -123,7 +126,11 @@ class _Server:
 def checker_process(cmd: list[str], env: dict, setup: str) -> ForkedProcess | None:
     """A checker for a notebook whose set-up imports are ``setup``, forked from this process's warm server for
     them (started on first use); None when no server can run here (the caller then starts ``cmd`` itself)."""
-    key = (tuple(cmd), tuple(sorted(env.items())), setup)
+    with _LOCK:
+        return _checker_process((tuple(cmd), tuple(sorted(env.items())), setup), cmd, env, setup)
+
+
+def _checker_process(key: tuple, cmd: list[str], env: dict, setup: str) -> ForkedProcess | None:
     server = _SERVERS.get(key)
     if server is not None and not server.alive():
         _SERVERS.pop(key).stop()
@@ -143,7 +150,7 @@ def checker_process(cmd: list[str], env: dict, setup: str) -> ForkedProcess | No
 
 def stop_servers() -> None:
     """End this process's fork servers (their checkers, in sessions of their own, are the grader's to end)."""
-    while _SERVERS:
+    while _SERVERS:  # no lock: this also runs at exit, when another thread may hold it for good
         _SERVERS.popitem()[1].stop()
 
 
