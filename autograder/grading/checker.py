@@ -305,8 +305,9 @@ def fork_server() -> int:
     It reads one JSON line ``{"setup": ...}``, warms up (:func:`warm_up`) and answers ``ready``. Then,
     for each request (a JSON line ``{"cwd": folder}`` with three file descriptors: the new checker's
     stdin, stdout and stderr), it forks a checker that runs :func:`main` on them in a session of its
-    own, in that folder, and answers its process id. It ends when the socket closes (the grader is gone). Children are not waited
-    for: the grader ends them, and the kernel reaps them (``SIGCHLD`` ignored)."""
+    own, in that folder, and answers its process id. It ends when the socket closes (the grader is
+    gone). Children are not waited for: the grader ends them, and the kernel reaps them (``SIGCHLD``
+    ignored)."""
     control = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):

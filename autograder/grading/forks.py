@@ -83,8 +83,11 @@ class _Server:
         theirs.close()
         self.replies = ours.makefile("rb")
         self.control.settimeout(SERVER_STARTUP)
-        self.control.sendall(json.dumps({"setup": setup}).encode() + b"\n")
-        answer = self.replies.readline().decode("utf-8", "replace").strip()
+        try:
+            self.control.sendall(json.dumps({"setup": setup}).encode() + b"\n")
+            answer = self.replies.readline().decode("utf-8", "replace").strip()
+        except OSError as error:  # too slow to warm up, or gone: end it, as one that said no
+            answer = f"{type(error).__name__}: {error}"
         if answer != "ready":
             self.stop()
             raise OSError(f"the checker's fork server did not start: {answer or 'it stopped'}")
@@ -117,6 +120,7 @@ class _Server:
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
+            self.replies.close()  # the socket's descriptor stays open while its reader does
             self.control.close()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, 9)

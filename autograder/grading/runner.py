@@ -268,7 +268,7 @@ def _check_packages(expected: dict) -> str | None:
             return f"the runner cannot find {name}, which the grader bound at {folder}"
         found = os.path.dirname(os.path.abspath(spec.origin))
         if found != folder:
-            return f"the runner imported {name} from {found}, not from the folder the grader bound ({folder})"
+            return f"the runner finds {name} in {found}, not in the folder the grader bound ({folder})"
     return None
 
 
