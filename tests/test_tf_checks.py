@@ -228,6 +228,16 @@ def test_text_problems():
     assert text_problems("x", "a much longer comment than that") == [
         "its text 'x' is not the same comment any more (length 31 -> 1)"
     ]
+    # most of the words must survive: one or a few edited is a transformation, all of them glued is not
+    assert text_problems("I really like it", "I love it") == []
+    assert text_problems("you love your dog, you know", "I love my dog, I know") == []
+    assert text_problems("IXX XXloveXX XXit", "I love it") == [
+        "its text 'IXX XXloveXX XXit' keeps only 0% of the comment's words: a TF edits a word or a few, "
+        "it does not rewrite the comment"
+    ]
+    assert text_problems("http://example.com/a-long-link-kept", "see this now http://example.com/a-long-link-kept")[
+        0
+    ].endswith("keeps only 25% of the comment's words: a TF edits a word or a few, it does not rewrite the comment")
     # an underscore the original already had is not an artefact
     assert text_problems("see my_channel now", "see my_channel") == []
 

@@ -90,6 +90,10 @@ __all__ = [
 #: the same comment any more.
 MIN_SHRINK = 0.3
 MAX_GROWTH = 3.0
+#: ...nor is one that keeps fewer than this share of the original's words (for a comment of ``MIN_WORDS`` or more):
+#: a TF edits a word or a few, it does not rewrite or glue the whole comment ("aXX XXb" from "a b").
+MIN_WORDS_KEPT = 1 / 3
+MIN_WORDS = 3
 
 
 def require_tf(tf: Any, name: str) -> Any:
@@ -554,6 +558,15 @@ def text_problems(new: Any, old: str, *, quote: bool = True) -> list[str]:
     elif len(new) < MIN_SHRINK * len(old) or len(new) > MAX_GROWTH * len(old) + 20:
         shown = f" {show(new, 60)}" if quote else ""
         problems.append(f"its text{shown} is not the same comment any more (length {len(old)} -> {len(new)})")
+    elif isinstance(old, str) and len(old.split()) >= MIN_WORDS:
+        left = set(new.split())
+        kept = sum(word in left for word in old.split()) / len(old.split())
+        if kept < MIN_WORDS_KEPT:
+            shown = f" {show(new, 60)}" if quote else ""
+            problems.append(
+                f"its text{shown} keeps only {kept:.0%} of the comment's words: a TF edits a word or a few, "
+                "it does not rewrite the comment"
+            )
     # WordNet's joined lemmas ("look_at"): an underscore the TF added, not one the comment had (a link's `a_b`)
     if isinstance(old, str) and new.count("_") > old.count("_"):
         words = [w for w in new.split() if "_" in w and w not in old.split()] or ["_"]
