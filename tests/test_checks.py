@@ -215,6 +215,25 @@ def test_credit_fails_the_cell_when_nothing_is_earned():
     assert Credit(2).score() is None  # no parts: no partial score
 
 
+def test_a_credit_preview_prints_what_it_would_score_and_never_fails_the_cell(capsys):
+    """A preview (lab 1's open task on dev) shows the lines a score shows, but scores nothing: the cell's
+    value stays None and a preview that earns nothing does not raise."""
+    measured = Credit(4)
+    measured.award("dev coverage", 2, 2, "98.0%.")
+    measured.award("dev accuracy", 1, 2, "86.0%.")
+    assert measured.preview("On dev:") is None
+    assert capsys.readouterr().out == (
+        "On dev:\n- dev coverage (2 of 2): 98.0%.\n- dev accuracy (1 of 2): 86.0%.\nWould score: 3 of 4 points.\n"
+    )
+    nothing = Credit(4)
+    with nothing.part("your LFs"):
+        raise CheckFailed("`x` is right on 20% of the 10 dev comments it votes on.")
+    assert nothing.preview("On dev:") is None
+    assert capsys.readouterr().out.endswith(
+        "20% of the 10 dev comments it votes on.\nWould score: 0 of 4 points.\n"
+    )
+
+
 def test_credit_turns_a_learners_exception_into_its_part_failing_and_lets_real_errors_through(capsys):
     from autograder.checks.remote import LearnerError
 

@@ -272,3 +272,95 @@ def test_random_states_reads_every_seed_of_a_pipeline_and_nothing_of_other_model
         "random_state"
     ].startswith("RandomState")
     assert random_states(object()) == {}
+
+
+# -- the open task (Question 12) ---------------------------------------------------------------------
+
+_Q12_WEAK = """
+@labeling_function()
+def free_word(x):
+    return SPAM if "free" in x.text.lower() else ABSTAIN
+
+
+@labeling_function()
+def dot_com(x):
+    return SPAM if ".com" in x.text.lower() else ABSTAIN
+
+
+@labeling_function()
+def nice_song(x):
+    return HAM if "nice song" in x.text.lower() else ABSTAIN
+
+
+my_lfs = [free_word, dot_com, nice_song]
+"""
+
+
+@pytest.fixture(scope="module")
+def lab1_namespace():
+    """The names lab 1's notebook has before Question 12: its set-up and the course's LFs, run here."""
+    import nbformat
+    from support.submissions import answer_cells, solution_path, strip_solution_markers
+
+    nb = nbformat.read(solution_path("01-labeling-functions"), as_version=4)
+    namespace: dict = {}
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in {"setup", "course-lfs"}:
+            exec(compile(cell.source, cell.metadata["nbgrader"]["grade_id"], "exec"), namespace)
+    namespace["_answers"] = {"solution": strip_solution_markers(answer_cells(nb)["q12-open-lfs"].source)}
+    return namespace
+
+
+@pytest.mark.slow
+def test_the_open_task_preview_on_dev_predicts_the_held_out_grade(lab1_namespace):
+    """Question 12's preview measures on dev what the hidden tests measure on the held-out comments: for the
+    solution, the alternatives and the wrong answers it gives the grade itself, and a weak answer is off by
+    one band at most."""
+    import linecache
+    import runpy
+
+    from test_alternatives import load_alternatives
+
+    from autograder.checks.lf import OpenTask
+    from labeling_labs import load_spam_splits
+
+    answers = dict(lab1_namespace["_answers"])
+    answers.update(
+        {f"alternative {k}": v for k, v in load_alternatives("01-labeling-functions")["q12-open-lfs"].items()}
+    )
+    wrong = runpy.run_path("tests/fixtures/01-labeling-functions.py")["WRONG_ANSWERS"]
+    answers.update(
+        {
+            f"wrong {k}": v["answers"]["q12-open-lfs"]
+            for k, v in wrong.items()
+            if "q12-open-lfs" in v["answers"]
+        }
+    )
+    splits = load_spam_splits()
+    bands = {"coverage": (0.95, 0.90), "accuracy": (0.88, 0.85)}
+    seen = {}
+    for name, source in [*answers.items(), ("weak", _Q12_WEAK)]:
+        namespace = dict(lab1_namespace)
+        filename = f"<q12 {name}>"  # as IPython does for a cell, so that the checks can read each LF's source
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), namespace)
+        mine = [
+            lf for lf in namespace["my_lfs"] if lf.name not in {lf.name for lf in namespace["course_lfs"]}
+        ]
+        if len(mine) < 3:
+            continue  # the visible check fails it before any measure
+        task = OpenTask(namespace["course_lfs"], mine, splits.train, seed=namespace["SEED"], bands=bands)
+        seen[name] = (
+            _earned(task.credit(splits.dev, where="dev")),
+            _earned(task.credit(held_out_split(), where="held-out")),
+        )
+    assert seen["solution"] == (4, 4), seen
+    exact = {name: pair for name, pair in seen.items() if name != "weak"}
+    assert all(dev == held for dev, held in exact.values()), seen
+    assert {held for name, (_, held) in seen.items() if name.startswith("wrong")} == {0}, seen
+    assert abs(seen["weak"][0] - seen["weak"][1]) <= 1 and seen["weak"][1] < 4, seen
+
+
+def _earned(credit) -> float:
+    earned, _ = credit._tally()
+    return sum(earned.values())

@@ -235,9 +235,11 @@ def test_text_problems():
         "its text 'IXX XXloveXX XXit' keeps only 0% of the comment's words: a TF edits a word or a few, "
         "it does not rewrite the comment"
     ]
-    assert text_problems("http://example.com/a-long-link-kept", "see this now http://example.com/a-long-link-kept")[
-        0
-    ].endswith("keeps only 25% of the comment's words: a TF edits a word or a few, it does not rewrite the comment")
+    assert text_problems(
+        "http://example.com/a-long-link-kept", "see this now http://example.com/a-long-link-kept"
+    )[0].endswith(
+        "keeps only 25% of the comment's words: a TF edits a word or a few, it does not rewrite the comment"
+    )
     # an underscore the original already had is not an artefact
     assert text_problems("see my_channel now", "see my_channel") == []
 

@@ -86,10 +86,7 @@ class Credit:
         """
         if not self._weights:
             return None
-        total = sum(self._weights.values())
-        share = {what: self.points * weight / total for what, weight in self._weights.items()}
-        earned = {what: self._part_earned(what) * share[what] for what in self._weights}
-        lines = [self._line(what, earned[what], share[what]) for what in self._weights]
+        earned, lines = self._tally()
         if not any(earned.values()) and self._failures:
             if all(isinstance(self._failures.get(what), NotAnswered) for what in self._weights):
                 raise next(iter(self._failures.values()))
@@ -97,6 +94,23 @@ class Credit:
                 "\n".join(f"- {line}" for line in lines) + f"\nScore: 0 of {self.points:g} points."
             )
         return partial_credit(sum(earned.values()), self.points, lines)
+
+    def preview(self, heading: str) -> None:
+        """Print ``heading``, a line per part as :meth:`score` prints them, and what the cell would score,
+        without scoring it (it never raises, and the cell's last value stays ``None``): the same measure
+        on data the learner may see, standing for a grade taken on data they may not."""
+        earned, lines = self._tally()
+        print(heading)
+        for line in lines:
+            print(f"- {line}")
+        print(f"Would score: {_points(sum(earned.values()))} of {self.points:g} points.")
+
+    def _tally(self) -> tuple[dict[str, float], list[str]]:
+        """The points each part earned, and its line."""
+        total = sum(self._weights.values())
+        share = {what: self.points * weight / total for what, weight in self._weights.items()}
+        earned = {what: self._part_earned(what) * share[what] for what in self._weights}
+        return earned, [self._line(what, earned[what], share[what]) for what in self._weights]
 
     def _part_earned(self, what: str) -> float:
         """The share of its weight that the part ``what`` earned (0 to 1)."""

@@ -40,6 +40,7 @@ __all__ = [
     "held_out_split",
     "make_point",
     "lookup_reasons",
+    "OpenTask",
     "memorisation_reasons",
     "perturbed",
     "random_states",
@@ -324,17 +325,19 @@ def perturbed(text: str) -> list[str]:
     return [text + " Anyway.", "Anyway, " + text, middle]
 
 
-def lookup_reasons(lf: Any, name: str, frame: pd.DataFrame | None = None) -> list[str]:
+def lookup_reasons(
+    lf: Any, name: str, frame: pd.DataFrame | None = None, *, where: str = "held-out"
+) -> list[str]:
     """Why ``lf`` behaves like a look-up of comments rather than a rule (empty when it does not).
 
-    Runs the LF on the held-out comments it votes on and on lightly edited copies of them
-    (:func:`perturbed`); an LF that keeps fewer than :data:`MIN_KEPT_VOTES` of its votes under most of
+    Runs the LF on the held-out comments (or ``frame``'s, ``where`` naming them) it votes on and on lightly
+    edited copies of them (:func:`perturbed`); an LF that keeps fewer than :data:`MIN_KEPT_VOTES` of its votes under most of
     the edits (the median) is matching the comments themselves. Only votes are compared: no held-out
     text is quoted.
     """
     frame = held_out_split() if frame is None else frame
     points = [row for _, row in without_labels(frame).iterrows()]
-    votes = call_each(lf, points, name=name, about=lambda p: "a held-out comment")
+    votes = call_each(lf, points, name=name, about=lambda p: f"a {where} comment")
     voted = [(point, vote) for point, vote in zip(points, votes, strict=True) if vote != ABSTAIN]
     if len(voted) < MIN_VOTES_TO_JUDGE:
         return []
@@ -345,12 +348,12 @@ def lookup_reasons(lf: Any, name: str, frame: pd.DataFrame | None = None) -> lis
             copy["text"] = text
             copies.append(copy)
             expected.append(vote)
-    again = call_each(lf, copies, name=name, about=lambda p: "an edited copy of a held-out comment")
+    again = call_each(lf, copies, name=name, about=lambda p: f"an edited copy of a {where} comment")
     same = np.array([a == b for a, b in zip(again, expected, strict=True)]).reshape(len(voted), len(FILLERS))
     kept = sorted(same.mean(axis=0))[len(FILLERS) // 2]
     if kept < MIN_KEPT_VOTES:
         return [
-            f"`{name}` keeps only {kept:.0%} of its votes when a filler word is added to held-out comments "
+            f"`{name}` keeps only {kept:.0%} of its votes when a filler word is added to {where} comments "
             "it votes on: it looks comments up instead of stating a rule"
         ]
     return []
@@ -375,3 +378,93 @@ def random_states(model: Any) -> dict:
         plain = value is None or (isinstance(value, int) and not isinstance(value, bool))
         found[str(key)] = value if plain else repr(value)[:80]
     return found
+
+
+# -- the open task (assignment 1, Question 12) ------------------------------------------------------
+
+
+class OpenTask:
+    """Question 12's measure of the learner's LFs ``mine``, the same on any labeled split: ``dev`` for the
+    preview the learner sees, the held-out comments for the grade.
+
+    The course's LFs and ``mine`` are applied to ``train`` and a label model is fitted there once, with the
+    settings of Question 10. :meth:`credit` then grades on a labeled split, by the stated rules in order:
+    an LF that memorises comments, or is right on at most half of the comments it votes on (when it votes
+    on at least ``min_votes``), earns the task nothing; otherwise the label model's coverage and accuracy
+    there earn points by ``bands`` (``{"coverage": (full, half), "accuracy": (full, half)}``, each half of
+    the points). Messages name the LF and the split, never a comment.
+    """
+
+    def __init__(
+        self,
+        course_lfs: Sequence[Any],
+        mine: Sequence[Any],
+        train: pd.DataFrame,
+        *,
+        seed: int,
+        bands: dict[str, tuple[float, float]],
+        min_votes: int = 5,
+    ) -> None:
+        self.everyone = list(course_lfs) + list(mine)
+        self.mine = list(mine)
+        self.train, self.seed, self.bands, self.min_votes = train, seed, dict(bands), min_votes
+        self._model: Any = None
+
+    def label_model(self) -> Any:
+        """The label model on ``train``, fitted at the first call."""
+        if self._model is None:
+            from snorkel.labeling.model import LabelModel
+
+            from autograder.checks.core import quietly
+
+            L_fit = apply_lfs_safely(self.everyone, self.train)
+            with quietly():
+                model = LabelModel(cardinality=2, verbose=False)
+                model.fit(L_train=L_fit, n_epochs=500, log_freq=100, seed=self.seed, progress_bar=False)
+            self._model = model
+        return self._model
+
+    def credit(self, labeled: pd.DataFrame, *, where: str, points: float = 4) -> Any:
+        """The task's :class:`~autograder.checks.Credit` measured on ``labeled`` (named ``where``: "dev",
+        "held-out")."""
+        from autograder.checks import Credit
+        from autograder.checks.core import quietly
+
+        credit = Credit(points)
+        names = [str(lf.name) for lf in self.mine]
+        reasons = [
+            reason
+            for lf, name in zip(self.mine, names, strict=True)
+            for reason in memorisation_reasons(lf, name) + lookup_reasons(lf, name, labeled, where=where)
+        ]
+        if reasons:
+            note = " ".join(reasons + ["An LF that memorises comments earns nothing for this task."])
+            credit.award("your LFs", 0, points, note)
+            return credit
+        gold = labeled["label"].to_numpy()
+        L_labeled = apply_lfs_safely(self.everyone, labeled)
+        L_mine = L_labeled[:, len(self.everyone) - len(self.mine) :]
+        wrong_way = []
+        for j, name in enumerate(names):
+            voted = L_mine[:, j] != ABSTAIN
+            right = float((L_mine[voted, j] == gold[voted]).mean()) if voted.any() else 1.0
+            if voted.sum() >= self.min_votes and right <= 0.5:
+                wrong_way.append(
+                    f"`{name}` is right on {right:.0%} of the {int(voted.sum())} {where} comments it votes on: "
+                    "no better than a coin. Check which label it returns."
+                )
+        if wrong_way:
+            note = " ".join(
+                wrong_way + ["An LF that is mostly wrong where it votes earns nothing for this task."]
+            )
+            credit.award("your LFs", 0, points, note)
+            return credit
+        with quietly():
+            predictions = self.label_model().predict(L=L_labeled, tie_break_policy="abstain")
+        measured = dict(zip(("coverage", "accuracy"), coverage_and_accuracy(predictions, gold), strict=True))
+        share = points / len(self.bands)
+        for what, (full, half) in self.bands.items():
+            value = measured[what]
+            earned = share if value >= full else share / 2 if value >= half else 0
+            credit.award(f"{where} {what}", earned, share, f"{value:.1%}.")
+        return credit
