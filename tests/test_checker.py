@@ -97,6 +97,19 @@ def test_a_data_point_keeps_the_fields_set_as_attributes():
     assert back.polarity == -0.5 and back["text"] == "hi"
 
 
+def test_rows_of_a_split_decode_as_the_rows_they_were_and_stay_apart():
+    """Decoded data points may share one index (as ``iterrows`` rows do): each row still equals its original,
+    dtype included, and a field added to one row changes no other."""
+    strings = pd.DataFrame({"text": ["a b", "c"], "author": ["x", "y"]})
+    mixed = pd.DataFrame({"text": ["d"], "video": [1], "label": [0]})
+    rows = [row for frame in (strings, mixed) for _, row in frame.iterrows()]
+    back = [codec.decode(json.loads(codec.dumps(row))) for row in rows]
+    for original, decoded in zip(rows, back, strict=True):
+        assert decoded.equals(original) and decoded.name == original.name and decoded.dtype == original.dtype
+    back[0]["polarity"] = 0.5
+    assert "polarity" not in back[1].index and list(back[1].index) == ["text", "author"]
+
+
 @pytest.mark.parametrize(
     "message",
     [

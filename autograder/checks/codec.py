@@ -376,10 +376,9 @@ def _decode_series(data: dict, make_ref, depth: int):
     if len(index) != len(values):
         raise CodecError("a series whose index and values differ in length")
     name = decode(data.get("name"), None, depth + 1)
-    series = pd.Series(
-        values, index=pd.Index(index, dtype=object) if index else None, name=name, dtype=object
-    )
-    series = _with_dtype(series, data.get("dtype"))
+    series = pd.Series(values, index=_object_index(index) if index else None, name=name, dtype=object)
+    if not (data.get("dtype") == "object" and all(type(v) is str for v in values)):  # strings stay objects
+        series = _with_dtype(series, data.get("dtype"))
     fields = data.get("fields") or {}
     if type(fields) is not dict:
         raise CodecError("a series with malformed fields")
@@ -388,6 +387,24 @@ def _decode_series(data: dict, make_ref, depth: int):
             raise CodecError(f"a series field named {key!r}")
         object.__setattr__(series, key, decode(value, make_ref, depth + 1))
     return series
+
+
+#: The indexes of decoded series whose labels are all strings, by their labels: a batch of data points
+#: (every row of a split) shares one index, as the rows of ``DataFrame.iterrows`` do. An Index is immutable.
+_INDEXES: dict[tuple[str, ...], Any] = {}
+
+
+def _object_index(labels: list):
+    _, pd = _numpy_pandas()
+    if not all(type(label) is str for label in labels):
+        return pd.Index(labels, dtype=object)
+    key = tuple(labels)
+    found = _INDEXES.get(key)
+    if found is None:
+        if len(_INDEXES) >= 64:
+            _INDEXES.clear()
+        found = _INDEXES[key] = pd.Index(labels, dtype=object)
+    return found
 
 
 def _decode_frame(data: dict, make_ref, depth: int):
