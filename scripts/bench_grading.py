@@ -19,7 +19,8 @@ per-submission overhead (the grader's wall time for a submission minus the
 notebook's own execution: its code cells in the kernel and its test cells in the
 checker, median) and where it goes (sandbox and kernel start-up, the runner's
 other work, nbgrader outside the sandbox); peak memory per worker (its nbgrader
-process, the sandbox's largest process and the checker); and whether the three
+process, the sandbox's largest process and the checker; a kernel or checker forked from a warm
+server counts the pages it shares with it); and whether the three
 gradebooks hold the same grades. ``--assignment
 tiny`` grades the tests' tiny assignment (seconds per submission); the default
 is every assignment with a release. Figures are printed, never asserted: they
@@ -256,9 +257,12 @@ def bench(slug: str, args, limits) -> None:
                 f"(test cells in the checker {f['checks']:.2f} s), overhead {f['overhead']:.2f} s "
                 f"({ratio:.2f}x the execution)"
             )
+            reports = [r for o in outcomes for r in o.reports]
+            warm = sum(bool(r.get("warm_kernel")) for r in reports)
             print(
                 f"    overhead: sandbox + kernel start {f['startup']:.2f} s, runner's other work "
-                f"{f['runner']:.2f} s, nbgrader outside the sandbox {f['nbgrader']:.2f} s"
+                f"{f['runner']:.2f} s, nbgrader outside the sandbox {f['nbgrader']:.2f} s; "
+                f"kernels forked warm into their sandbox: {warm} of {len(reports)}"
             )
         for name, outcomes, extra in (
             ("course-grade", local_outcomes, 0.0),

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from autograder.grading import forks
-from autograder.grading.execute import _python, _start_checker
+from autograder.grading.checker import setup_imports
+from autograder.grading.execute import _python, _setup_sources, _start_checker
 from autograder.grading.protocol import CheckerJob
 from autograder.grading.sandbox import import_path
 
@@ -126,7 +127,7 @@ def test_the_grader_starts_its_checkers_from_the_server(no_servers):
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import numpy as np", metadata={"nbgrader": {"locked": True}})]
-    checker = _start_checker(nb, "", "")
+    checker = _start_checker(setup_imports(_setup_sources(nb)), "", "")
     assert isinstance(checker.proc, forks.ForkedProcess)
     assert [e["event"] for e in _events(checker, "ready")] == ["ready"]
     checker.kill()

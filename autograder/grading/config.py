@@ -33,6 +33,7 @@ LIMIT_VARIABLES = {
     "notebook_timeout": "COURSE_NOTEBOOK_TIMEOUT",
     "memory_mb": "COURSE_MEMORY_MB",
     "max_processes": "COURSE_MAX_PROCESSES",
+    "warm_kernels": "COURSE_WARM_KERNELS",
 }
 
 
@@ -51,6 +52,8 @@ class SandboxLimits:
     shm_size_mb: int = 64
     max_open_files: int = 1024
     max_output_bytes: int = 1_000_000
+    #: Kernels forked from a server whose set-up imports are done (:mod:`autograder.grading.warm`).
+    warm_kernels: bool = True
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SandboxLimits:

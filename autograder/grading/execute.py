@@ -52,12 +52,14 @@ from autograder.grading.protocol import (
     KERNEL_DIED,
     NOT_RUN,
     TIMED_OUT,
+    WARM_KERNEL_ENDED,
     CheckerJob,
     RunnerJob,
     dumps,
     is_test_cell,
     loads,
 )
+from autograder.grading.runner import exit_reason
 from autograder.grading.sandbox import (
     FILES_DIR,
     SandboxUnavailable,
@@ -73,6 +75,7 @@ from autograder.grading.sandbox import (
     sandbox_status,
 )
 from autograder.grading.sanitize import sanitize_notebook
+from autograder.grading.warm import WarmKernels
 
 __all__ = ["GradingFailure", "RunReport", "SandboxedExecute", "held_out_problem", "preflight", "run_notebook"]
 
@@ -108,6 +111,10 @@ class RunReport:
     isolation: str = ""
     #: The notebook's cgroup: its memory limit for all processes together and CPU weight, or why there is none.
     cgroup: str = ""
+    #: Whether the kernel was forked warm into the sandbox (:mod:`autograder.grading.warm`), and if one
+    #: was wanted but the runner started its own, why.
+    warm_kernel: bool = False
+    warm_kernel_note: str = ""
     #: Cells the grader stopped, and checks that failed for a reason of the check's own.
     problems: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
@@ -234,20 +241,28 @@ def run_notebook(
         if source_dir:
             _copy_working_files(Path(source_dir), work, uid if sandboxed else None)
         # all of the notebook's processes share one memory limit and one fair CPU weight (where cgroups work)
+        setup = setup_imports(_setup_sources(nb))
         with SandboxCgroup.for_limits(limits, logger=log) as group:
-            runner = _start_runner(for_runner, tests, work, etc, uid, limits, sandboxed, group)
+            warm = None
+            if WarmKernels.available(limits, sandboxed):
+                warm = WarmKernels(setup, uid, limits, group.procs_files() if group.active else [])
+            runner = _start_runner(
+                for_runner, tests, work, etc, uid, limits, sandboxed, group, warm is not None
+            )
             # the checker starts while the kernel does (a fork server's warm-up, the first time, too)
             try:
-                checker = _start_checker(nb, held_out, held_out_sha256)
+                checker = _start_checker(setup, held_out, held_out_sha256)
             except BaseException:
                 runner.kill()
                 _reap(runner.proc)
                 raise
             session = None
             try:
-                session = _Session(runner, checker, executed, limits, report, started, tests)
+                session = _Session(runner, checker, executed, limits, report, started, tests, warm)
                 failure = session.follow()
             finally:
+                if warm is not None:
+                    warm.close()
                 checker.kill()
                 # a finished runner shuts its kernel down and reaps it (so its peak memory is counted)
                 rusage_peak = _reap(
@@ -286,7 +301,7 @@ def run_notebook(
     return executed, report
 
 
-def _start_checker(nb, held_out: str, held_out_sha256: str) -> _Process:
+def _start_checker(setup: str, held_out: str, held_out_sha256: str) -> _Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env.update(
         {
@@ -299,7 +314,6 @@ def _start_checker(nb, held_out: str, held_out_sha256: str) -> _Process:
             "MKL_NUM_THREADS": "1",
         }
     )
-    setup = setup_imports(_setup_sources(nb))
     cmd = _python("autograder.grading.checker")
     checker = _Process(cmd, env=env, cwd=None, name="checker", proc=checker_process(cmd, env, setup))
     checker.send(CheckerJob(setup=setup, held_out=held_out, held_out_sha256=held_out_sha256).to_dict())
@@ -315,6 +329,7 @@ def _start_runner(
     limits: SandboxLimits,
     sandboxed: bool,
     group: SandboxCgroup,
+    warm_kernel: bool = False,
 ) -> _Process:
     inner = _python("autograder.grading.runner")
     if sandboxed:
@@ -349,6 +364,7 @@ def _start_runner(
         files_from=FILES_DIR if sandboxed else "",
         packages={name: str(path) for name, path in course_packages().items()},
         test_cells=tests,
+        warm_kernel=warm_kernel,
     )
     runner.send(job.to_dict())
     return runner
@@ -366,8 +382,10 @@ class _Session:
         report: RunReport,
         started: float,
         tests: list[int],
+        warm: WarmKernels | None = None,
     ):
         self.runner, self.checker = runner, checker
+        self.warm = warm
         self.executed, self.limits, self.report = executed, limits, report
         self.started = started
         self.tests = set(tests)
@@ -476,8 +494,23 @@ class _Session:
         elif kind == "rpc-reply":
             if self.checking is None or not self.checker.send({"op": "reply", "text": event.get("text", "")}):
                 return self._infrastructure("the checker stopped answering: " + self.checker.tail())
+        elif kind == "kernel-wanted":
+            if self.kernel_started:
+                return ("runner-error", "the runner asked for a second kernel")
+            pid, why = self.warm.start(self.runner.proc.pid, event) if self.warm is not None else (0, "")
+            report.warm_kernel = bool(pid)
+            report.warm_kernel_note = why
+            if not self.runner.send({"op": "kernel", "pid": pid}):
+                return self._infrastructure(
+                    "the runner stopped before its kernel started: " + self.runner.tail()
+                )
         elif kind == "kernel-died":
-            return self._kernel_gone("kernel-died", f"cell {event.get('index')}: {event.get('reason')}")
+            reason = str(event.get("reason"))
+            if WARM_KERNEL_ENDED in reason:
+                reason = reason.replace(
+                    WARM_KERNEL_ENDED, (self.warm and self.warm.ended()) or exit_reason(None)
+                )
+            return self._kernel_gone("kernel-died", f"cell {event.get('index')}: {reason}")
         elif kind == "notebook-timeout":
             return ("notebook-timeout", event.get("reason", "the notebook ran too long"))
         elif kind == "runner-error":

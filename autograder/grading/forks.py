@@ -23,10 +23,11 @@ import subprocess
 import threading
 import time
 
-__all__ = ["ForkedProcess", "checker_process", "stop_servers"]
+__all__ = ["ForkedProcess", "checker_process", "server_request", "stop_servers"]
 
-#: Fork servers kept per grading process (one per assignment's set-up imports); the oldest goes first.
-MAX_SERVERS = 3
+#: Fork servers kept per grading process (a checker server and a kernel server per assignment's set-up
+#: imports); the oldest goes first.
+MAX_SERVERS = 6
 #: Seconds a fork server may take to warm up.
 SERVER_STARTUP = 120.0
 
@@ -71,7 +72,7 @@ class _Server:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.control = ours
         self.proc = subprocess.Popen(
-            [*cmd, "--fork-server"],
+            cmd,
             stdin=theirs.fileno(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -96,6 +97,14 @@ class _Server:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def ask(self, message: dict, fds: list[int]) -> int:
+        """Send one request with ``fds`` (the caller's to close); the pid the server forked, or 0."""
+        try:
+            socket.send_fds(self.control, [json.dumps(message).encode() + b"\n"], fds)
+            return int(self.replies.readline().decode().split(" ", 1)[0].strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
     def fork(self) -> ForkedProcess:
         """A new checker, with pipes for its stdin, stdout and stderr, working in this process's folder (as a
         checker started here would)."""
@@ -103,10 +112,7 @@ class _Server:
         theirs = [pipes[0][0], pipes[1][1], pipes[2][1]]
         ours = [pipes[0][1], pipes[1][0], pipes[2][0]]
         try:
-            socket.send_fds(self.control, [json.dumps({"cwd": os.getcwd()}).encode() + b"\n"], theirs)
-            pid = int(self.replies.readline().decode().strip() or 0)
-        except (OSError, ValueError):
-            pid = 0
+            pid = self.ask({"cwd": os.getcwd()}, theirs)
         finally:
             for fd in theirs:
                 os.close(fd)
@@ -131,10 +137,18 @@ def checker_process(cmd: list[str], env: dict, setup: str) -> ForkedProcess | No
     """A checker for a notebook whose set-up imports are ``setup``, forked from this process's warm server for
     them (started on first use); None when no server can run here (the caller then starts ``cmd`` itself)."""
     with _LOCK:
-        return _checker_process((tuple(cmd), tuple(sorted(env.items())), setup), cmd, env, setup)
+        return _with_server([*cmd, "--fork-server"], env, setup, lambda server: server.fork())
 
 
-def _checker_process(key: tuple, cmd: list[str], env: dict, setup: str) -> ForkedProcess | None:
+def server_request(cmd: list[str], env: dict, setup: str, message: dict, fds: list[int]) -> int:
+    """Send ``message`` and ``fds`` (the caller's to close) to this process's warm server ``cmd`` for ``setup``
+    (started on first use); the pid of the process it forked, or 0 when it did not (or no server can run)."""
+    with _LOCK:
+        return _with_server(cmd, env, setup, lambda server: server.ask(message, fds) or None) or 0
+
+
+def _with_server(cmd: list[str], env: dict, setup: str, use):
+    key = (tuple(cmd), tuple(sorted(env.items())), setup)
     server = _SERVERS.get(key)
     if server is not None and not server.alive():
         _SERVERS.pop(key).stop()
@@ -144,7 +158,10 @@ def _checker_process(key: tuple, cmd: list[str], env: dict, setup: str) -> Forke
             while len(_SERVERS) >= MAX_SERVERS:
                 _SERVERS.pop(next(iter(_SERVERS))).stop()
             server = _SERVERS[key] = _Server(cmd, env, setup)
-        return server.fork()
+        result = use(server)
+        if result is None:
+            raise OSError("the server did not fork")
+        return result
     except OSError:
         dead = _SERVERS.pop(key, None)
         if dead is not None:

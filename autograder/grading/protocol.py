@@ -23,6 +23,7 @@ __all__ = [
     "KERNEL_DIED",
     "NOT_RUN",
     "TIMED_OUT",
+    "WARM_KERNEL_ENDED",
     "CheckerJob",
     "RunnerJob",
     "dumps",
@@ -36,6 +37,8 @@ NOT_RUN = "NotRun"
 TIMED_OUT = "CellTimeoutError"
 #: The source a test cell has in the runner's copy of the notebook: the kernel never sees a test.
 CHECK_NOTE = "# (this test cell is run by the grader's checker, outside the notebook's kernel)"
+#: The runner's reason when a warm kernel (not its child) is gone: the grader replaces it with how it ended.
+WARM_KERNEL_ENDED = "the kernel ended (its exit status is the grader's to read)"
 
 
 def is_test_cell(cell: Any) -> bool:
@@ -76,7 +79,7 @@ class RunnerJob(_Message):
 
     Events the runner writes: ``hello``, ``started`` (kernel ready), ``cell-start``, ``cell`` (an
     executed cell's outputs), ``check`` (a test cell is reached: the grader runs it in the checker),
-    ``rpc-reply``, ``kernel-died``, ``notebook-timeout``, ``runner-error``, ``done``.
+    ``rpc-reply``, ``kernel-wanted``, ``kernel-died``, ``notebook-timeout``, ``runner-error``, ``done``.
     """
 
     notebook: dict
@@ -91,6 +94,9 @@ class RunnerJob(_Message):
     packages: dict = field(default_factory=dict)
     #: Indices of the test cells: the runner stops there and lets the grader's checker run them.
     test_cells: list = field(default_factory=list)
+    #: Ask the grader for a warm kernel (``kernel-wanted``; :mod:`autograder.grading.warm`) rather than
+    #: start one; the grader answers ``{"op": "kernel", "pid": n}`` (0: start one yourself).
+    warm_kernel: bool = False
 
 
 @dataclass

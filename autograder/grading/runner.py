@@ -5,8 +5,11 @@ The grader (:mod:`autograder.grading.execute`) starts it as::
     python -s -P -m autograder.grading.runner   < job and commands (JSON lines)  > events (JSON lines)
 
 It reads a :class:`~autograder.grading.protocol.RunnerJob` (the notebook, whose test cells hold no
-source, and the limits), starts a Jupyter kernel and executes the code cells one by one with
+source, and the limits), gets a Jupyter kernel and executes the code cells one by one with
 nbclient, writing one event per step:
+
+- ``kernel-wanted`` when the job asks for a warm kernel: the grader forks one into this sandbox
+  (:mod:`autograder.grading.warm`) and answers its pid, or 0, and the runner then starts one itself;
 
 - ``started`` once the kernel is ready; ``cell-start`` before each cell (the grader's watchdog
   keys on it); ``cell`` with each executed cell's outputs, as soon as it has run;
@@ -40,7 +43,7 @@ import sys
 import time
 from typing import Any
 
-from autograder.grading.protocol import TIMED_OUT, RunnerJob
+from autograder.grading.protocol import TIMED_OUT, WARM_KERNEL_ENDED, RunnerJob
 
 #: The note the grader writes into a cell that printed more than the limit.
 OUTPUT_LIMIT_NOTE = "[output truncated by the grader: this cell printed more than {limit} bytes]\n"
@@ -160,6 +163,71 @@ def _on_cell_executed(cell, cell_index, execute_reply):
     )
 
 
+class _WarmProcess:
+    """The part of :class:`subprocess.Popen` a provisioner uses, for a kernel the grader's kernel server
+    started in this sandbox (:mod:`autograder.grading.warm`): same uid and PID namespace, so it can be
+    signalled, but it is not this process's child and cannot be waited for."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                with open(f"/proc/{self.pid}/stat") as stat:
+                    state = stat.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                state = "X"
+            if state in ("Z", "X"):
+                self.returncode = 1  # how it ended is the grader's to read (WARM_KERNEL_ENDED)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def _warm_kernel_manager(client, ask):
+    """``client``'s kernel manager, with a provisioner that first asks the grader for a warm kernel
+    (``ask(argv)`` answers its pid, or 0), and starts one itself, as usual, when there is none."""
+    import uuid
+
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+    class WarmProvisioner(LocalProvisioner):
+        async def launch_kernel(self, cmd, **kwargs):
+            pid = 0
+            if cmd[1:3] == ["-m", "ipykernel_launcher"]:
+                pid = await ask(cmd[3:])
+            if not pid:
+                return await super().launch_kernel(cmd, **kwargs)
+            self.process = _WarmProcess(pid)
+            self.pid = self.pgid = pid
+            self.cwd = kwargs.get("cwd")
+            return self.connection_info
+
+    km = client.create_kernel_manager()
+    km.kernel_id = str(uuid.uuid4())
+    km.provisioner = WarmProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+    return km
+
+
 class KernelStuck(RuntimeError):
     """The kernel did not answer a request, even after an interrupt."""
 
@@ -230,6 +298,13 @@ def _children_peak_mb() -> float:
 def _death_reason(client) -> str:
     process = getattr(getattr(client.km, "provisioner", None), "process", None)
     code = process.poll() if process is not None else None
+    if isinstance(process, _WarmProcess) and code is not None:
+        return WARM_KERNEL_ENDED  # not this process's child: the grader has its exit status
+    return exit_reason(code)
+
+
+def exit_reason(code: int | None) -> str:
+    """Why the kernel is gone, from its exit code (negative: the signal that ended it; None: unknown)."""
     if code is None:
         return "the kernel stopped answering"
     if code < 0:
@@ -332,6 +407,16 @@ async def run_job(job: RunnerJob, commands: _Commands, emit: _Emitter) -> None:
         on_cell_executed=_on_cell_executed,
     )
     client.max_output_bytes = int(job.max_output_bytes)
+    if job.warm_kernel:
+
+        async def ask(argv: list[str]) -> int:
+            emit("kernel-wanted", pid=os.getpid(), argv=argv, log=log_path, cwd=os.getcwd())
+            answer = await commands.next()
+            if answer.get("op") != "kernel":
+                raise ValueError(f"expected the grader's kernel, got {answer.get('op')!r}")
+            return int(answer.get("pid") or 0)
+
+        _warm_kernel_manager(client, ask)
     log_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kernel-output.log")
     kernel_log = open(log_path, "wb")
     started = time.monotonic()

@@ -22,6 +22,9 @@ or stop the batch. On Linux the grader runs, for each notebook::
 - The uid is unprivileged and fresh for each run, so ``RLIMIT_NPROC`` (which
   Linux never enforces for root) stops a fork bomb without starving the other
   workers.
+- When the grader runs as root, the kernel is not started by the runner but forked from a warm
+  server and moved into this sandbox's namespaces, cgroup, identity and filter
+  (:mod:`autograder.grading.warm`); the sandbox itself is made exactly as above.
 - Only an allow-list of environment variables goes in (``COURSE_*`` without
   secret-looking names, locale, thread counts), never the grader's environment.
 - The runner streams each executed cell back as soon as it has run, and the
@@ -60,6 +63,7 @@ __all__ = [
     "import_path",
     "read_only_paths",
     "refusal",
+    "rlimits",
     "sandbox_command",
     "sandbox_env",
     "sandbox_status",
@@ -346,21 +350,23 @@ def _process_count(uid: int) -> int:
     return count
 
 
+def rlimits(limits: SandboxLimits, nproc_base: int = 0) -> dict[str, int]:
+    """The resource limits of every process in a sandbox, by ``prlimit`` option name."""
+    return {
+        "as": limits.memory_mb * 2**20,
+        "cpu": int(limits.notebook_timeout + limits.startup_timeout),
+        "fsize": limits.file_size_mb * 2**20,
+        "nofile": limits.max_open_files,
+        "nproc": nproc_base + limits.max_processes,
+        "core": 0,
+    }
+
+
 def _prlimit(limits: SandboxLimits, nproc_base: int = 0) -> list[str]:
     prlimit = shutil.which("prlimit")
     if prlimit is None:
         raise SandboxUnavailable("`prlimit` (util-linux) is needed to limit the sandbox's resources")
-    cpu = int(limits.notebook_timeout + limits.startup_timeout)
-    return [
-        prlimit,
-        f"--as={limits.memory_mb * 2**20}",
-        f"--cpu={cpu}",
-        f"--fsize={limits.file_size_mb * 2**20}",
-        f"--nofile={limits.max_open_files}",
-        f"--nproc={nproc_base + limits.max_processes}",
-        "--core=0",
-        "--",
-    ]
+    return [prlimit, *(f"--{name}={value}" for name, value in rlimits(limits, nproc_base).items()), "--"]
 
 
 _STATUS_CACHE: tuple[bool, str] | None = None
