@@ -180,8 +180,7 @@ def _stock(slug: str, course: Path, limits) -> tuple[float, int, float]:
 
 
 def bench(slug: str, args, limits) -> None:
-    from distributed import Client, LocalCluster
-
+    from autograder.grading.cluster import open_client
     from autograder.grading.pipeline import autograde, load_course
 
     quiet = {"progress": False, "log": lambda message: print(message, file=sys.stderr)}
@@ -202,17 +201,8 @@ def bench(slug: str, args, limits) -> None:
         local_seconds = time.monotonic() - started
 
         started = time.monotonic()
-        with (
-            LocalCluster(
-                n_workers=args.dask_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=50,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        # the cluster `course-grade autograde --cluster local:D` starts (loopback, its Dask settings)
+        with open_client(f"local:{args.dask_workers}", log=quiet["log"]) as client:
             client.wait_for_workers(args.dask_workers)
             cluster_start = time.monotonic() - started
             started = time.monotonic()
