@@ -40,7 +40,6 @@ import contextlib
 import io
 import json
 import os
-import signal
 import socket
 import sys
 import traceback
@@ -326,45 +325,20 @@ def fork_server() -> int:
     except Exception as error:
         control.sendall(f"error {type(error).__name__}: {error}".replace("\n", " ").encode() + b"\n")
         return 1
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    while True:
-        try:
-            message, fds, _flags, _address = socket.recv_fds(control, 1 << 16, 3)
-        except OSError:
-            return 0
-        if not message:
-            return 0
-        try:
-            folder = str(json.loads(message).get("cwd") or "/")
-        except (ValueError, AttributeError):
-            folder = ""
-        if len(fds) != 3 or not folder:
-            for fd in fds:
-                os.close(fd)
-            control.sendall(b"0\n")
-            continue
-        pid = os.fork()
-        if pid == 0:  # the new checker
-            code = 1
-            try:
-                os.setsid()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                reader.close()
-                os.close(control.detach())  # the checker has no business with the server's requests
-                os.chdir(folder)
-                for target, fd in enumerate(fds):
-                    os.dup2(fd, target)
-                    os.close(fd)
-                code = main()
-            except SystemExit as done:
-                code = done.code if isinstance(done.code, int) else 0
-            finally:
-                with contextlib.suppress(Exception):
-                    sys.stderr.flush()
-                os._exit(code)
-        for fd in fds:
-            os.close(fd)
-        control.sendall(f"{pid}\n".encode())
+    from autograder.grading.forks import serve_forks
+
+    return serve_forks(control, reader, 3, _forked_checker)
+
+
+def _forked_checker(request: dict, fds: list[int]) -> int:
+    """In a checker forked by :func:`fork_server`: its own session, in the grader's folder of the moment,
+    speaking on the three descriptors it was sent."""
+    os.setsid()
+    os.chdir(str(request.get("cwd") or "/"))
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    return main()
 
 
 if __name__ == "__main__":

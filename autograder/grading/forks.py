@@ -18,12 +18,14 @@ import atexit
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
-__all__ = ["ForkedProcess", "checker_process", "server_request", "stop_servers"]
+__all__ = ["ForkedProcess", "checker_process", "serve_forks", "server_request", "stop_servers"]
 
 #: Fork servers kept per grading process (a checker server and a kernel server per assignment's set-up
 #: imports); the oldest goes first.
@@ -167,6 +169,47 @@ def _with_server(cmd: list[str], env: dict, setup: str, use):
         if dead is not None:
             dead.stop()
         return None
+
+
+def serve_forks(control: socket.socket, reader, fds_per_request: int, child) -> int:
+    """A fork server's loop, after its warm-up: for each request on ``control`` (a JSON object with
+    ``fds_per_request`` descriptors) fork a child that runs ``child(request, fds)`` and exits with its code,
+    and answer the child's pid (``0 why`` for a malformed request). Ends when the socket closes (the
+    grader is gone). Children are reaped by the kernel (``SIGCHLD`` ignored here, default in them)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    while True:
+        try:
+            message, fds, _flags, _address = socket.recv_fds(control, 1 << 16, fds_per_request)
+        except OSError:
+            return 0
+        if not message:
+            return 0
+        try:
+            request = json.loads(message)
+            if len(fds) != fds_per_request or not isinstance(request, dict):
+                raise ValueError(f"a request is a JSON object with {fds_per_request} descriptor(s)")
+        except ValueError as error:
+            for fd in fds:
+                os.close(fd)
+            control.sendall(f"0 {error}".replace("\n", " ").encode() + b"\n")
+            continue
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                reader.close()
+                os.close(control.detach())  # a child has no business with the server's requests
+                code = child(request, fds)
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else 0
+            finally:
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        control.sendall(f"{pid}\n".encode())
 
 
 def stop_servers() -> None:

@@ -217,34 +217,9 @@ def serve() -> int:
         control.sendall(f"error {problem}".replace("\n", " ").encode() + b"\n")
         return 1
     control.sendall(b"ready\n")
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # movers are reaped by the kernel
-    while True:
-        try:
-            message, fds, _flags, _address = socket.recv_fds(control, 1 << 16, 1)
-        except OSError:
-            return 0
-        if not message:
-            return 0
-        try:
-            request = json.loads(message)
-            if len(fds) != 1 or not isinstance(request, dict):
-                raise ValueError("a request is a JSON object with one descriptor")
-        except ValueError as error:
-            for fd in fds:
-                os.close(fd)
-            control.sendall(f"0 {error}".encode() + b"\n")
-            continue
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                reader.close()
-                os.close(control.detach())
-                code = _move(request, fds[0])
-            finally:
-                os._exit(code)
-        os.close(fds[0])
-        control.sendall(f"{pid}\n".encode())
+    from autograder.grading.forks import serve_forks
+
+    return serve_forks(control, reader, 1, lambda request, fds: _move(request, fds[0]))
 
 
 def _warm_up(setup: str) -> None:
