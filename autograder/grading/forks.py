@@ -39,8 +39,8 @@ _LOCK = threading.Lock()
 
 
 class ForkedProcess:
-    """The part of :class:`subprocess.Popen` the grader uses, for a checker forked by a server (not a child
-    of this process: it cannot be waited for, only watched)."""
+    """The part of :class:`subprocess.Popen` the grader uses, for a process forked by a server (a checker, or
+    a warm kernel): not a child of this process, so it cannot be waited for, only watched."""
 
     def __init__(self, pid: int, stdin, stdout, stderr):
         self.pid = pid
@@ -61,12 +61,22 @@ class ForkedProcess:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"checker {self.pid}", timeout)
+                raise subprocess.TimeoutExpired(f"process {self.pid}", timeout)
             time.sleep(0.02)
         for stream in (self.stdin, self.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
         return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
 
 
 class _Server:

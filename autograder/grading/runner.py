@@ -43,6 +43,7 @@ import sys
 import time
 from typing import Any
 
+from autograder.grading.forks import ForkedProcess
 from autograder.grading.protocol import TIMED_OUT, WARM_KERNEL_ENDED, RunnerJob
 
 #: The note the grader writes into a cell that printed more than the limit.
@@ -163,16 +164,13 @@ def _on_cell_executed(cell, cell_index, execute_reply):
     )
 
 
-class _WarmProcess:
-    """The part of :class:`subprocess.Popen` a provisioner uses, for a kernel the grader's kernel server
-    started in this sandbox (:mod:`autograder.grading.warm`): same uid and PID namespace, so it can be
-    signalled, but it is not this process's child and cannot be waited for."""
-
-    stdin = stdout = stderr = None
+class _WarmProcess(ForkedProcess):
+    """A kernel the grader's kernel server started in this sandbox (:mod:`autograder.grading.warm`): same
+    uid and PID namespace, so it can be signalled, but it is not this process's child and cannot be
+    waited for."""
 
     def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.returncode: int | None = None
+        super().__init__(pid, None, None, None)
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -184,23 +182,6 @@ class _WarmProcess:
             if state in ("Z", "X"):
                 self.returncode = 1  # how it ended is the grader's to read (WARM_KERNEL_ENDED)
         return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
-            time.sleep(0.02)
-        return self.returncode
-
-    def send_signal(self, signum: int) -> None:
-        os.kill(self.pid, signum)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
 
 
 def _warm_kernel_manager(client, ask):
