@@ -351,12 +351,20 @@ def _fresh_entropy() -> None:
         sys.modules["torch"].seed()
 
 
+def _descriptor_ceiling() -> int:
+    """One past the highest descriptor this process can hold: its hard limit, which only root can raise.
+    Lowering the limit to the sandbox's closes nothing, so the kernel closes up to this one."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return hard if hard != resource.RLIM_INFINITY else 1 << 20
+
+
 def _kernel(request: dict, report: int) -> int:
     """In the kernel, inside the sandbox: take its limits and identity, then run ipykernel."""
     from autograder.grading.limits import socket_filter
 
     os.setsid()
     _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    inherited = _descriptor_ceiling()  # before the sandbox's lower limit hides the server's higher ones
     for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -374,7 +382,7 @@ def _kernel(request: dict, report: int) -> int:
     os.dup2(log, 2)
     _fresh_entropy()
     _report(report, f"pid {os.getpid()}")
-    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[1])  # the report pipe and all the rest
+    os.closerange(3, inherited)  # the report pipe and all the rest
     # as ``python -m ipykernel_launcher …`` sees it (the launcher takes the working folder off the path)
     import importlib.util
 
