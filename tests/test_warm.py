@@ -121,6 +121,24 @@ def test_each_notebook_gets_a_fresh_kernel_nothing_of_the_last_one():
     assert first_random.strip() != second_random  # random streams seeded anew, not the server's copy
 
 
+def test_no_descriptor_of_the_server_reaches_the_kernel_above_the_sandboxs_open_file_limit(monkeypatch):
+    """A server holding its control socket at descriptor 900 (above this sandbox's limit of 256): the
+    kernel must close it too, though a process cannot open a descriptor that high under its own limit."""
+    held = 900
+    command = kernel_server_command()
+    command[-1] = f"import os; os.dup2(0, {held}); " + command[-1]
+    monkeypatch.setattr(warm, "kernel_server_command", lambda: command)
+    limits = dataclasses.replace(LIMITS, max_open_files=256)
+    executed, report = run_notebook(
+        _notebook("import os, resource\nprint(sorted(map(int, os.listdir('/proc/self/fd'))), "
+                  "resource.getrlimit(resource.RLIMIT_NOFILE)[0])", setup="import os"),
+        None, limits,
+    )  # fmt: skip
+    assert report.warm_kernel and report.status == "ok", (report.warm_kernel_note, report.reason)
+    fds, limit = _texts(executed)[0].rsplit(" ", 1)
+    assert int(limit) == 256 and held not in json.loads(fds), fds
+
+
 def test_the_memory_limit_holds_for_a_warm_kernel_and_its_children():
     require_cgroups()
     hog = (
