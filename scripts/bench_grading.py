@@ -259,15 +259,14 @@ def bench(slug: str, args, limits) -> None:
             ("course-grade --cluster", dask_outcomes, dask_process_peak),
         ):
             graded = [o for o in outcomes if o.status == "graded"]
-            worker = (
-                max(
-                    (o.peak_memory_mb + o.grader_memory_mb + o.checker_memory_mb for o in graded), default=0.0
-                )
-                + extra
+            # The parts printed are those of the submission whose three together peaked, so that
+            # they add up to the whole (the largest of each part may come from different ones).
+            grader, kernel, checker = max(
+                ((o.grader_memory_mb, o.peak_memory_mb, o.checker_memory_mb) for o in graded),
+                key=sum,
+                default=(0.0, 0.0, 0.0),
             )
-            grader = max((o.grader_memory_mb for o in graded), default=0.0)
-            kernel = max((o.peak_memory_mb for o in graded), default=0.0)
-            checker = max((o.checker_memory_mb for o in graded), default=0.0)
+            worker = grader + kernel + checker + extra
             dask_part = f" + Dask worker process {extra:.1f} MB" if extra else ""
             print(
                 f"  peak memory per worker, {name}: {worker:8.1f} MB  (nbgrader process {grader:.1f} MB"
