@@ -80,11 +80,19 @@ def submissions_in(course_dir: Path) -> list[str]:
 
 
 @pytest.fixture
-def local_cluster():
-    """Two worker processes (one thread each) under nannies, scheduler and workers on 127.0.0.1."""
+def local_cluster(tmp_path, monkeypatch):
+    """Two worker processes (one thread each) under nannies, scheduler and workers on 127.0.0.1; their
+    local directories in ``tmp_path / "dask"`` and their processes' temporary folder ``tmp_path / "tmp"``."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # read by each worker process it starts
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            local_directory=str(tmp_path / "dask"),
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -199,6 +207,13 @@ def test_a_worker_killed_mid_batch_costs_nothing(tmp_path, local_cluster):
     assert {o.student: o.score for o in outcomes} == {s: expected_score(s) for s in students}
     assert submissions_in(course_dir) == sorted(students)  # one submission each: none lost, none twice
     assert len(grading_pids(client)) == 2  # the nanny replaced the killed worker
+    # nothing of the task the killed worker held (the learner's folder, its sandbox's run folder) stays
+    # on the machine: a worker's files live in its local directory, which its nanny removes
+    assert not list((tmp_path / "tmp").iterdir())
+    left = [
+        p.name for p in (tmp_path / "dask").rglob("*") if p.name.startswith(("grade-", "course-grade-run-"))
+    ]
+    assert not left, left
 
 
 def test_a_submission_whose_worker_always_dies_is_reported_failed(tmp_path):

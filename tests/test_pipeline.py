@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from fixtures.hostile import CATEGORIES, hostile_submissions
 from fixtures.tiny.course import MAX_SCORE, SLUG, WRONG_ANSWERS, blank, make_tiny_course, perfect, wrong
@@ -388,9 +389,13 @@ def test_a_grading_worker_that_fails_or_overruns_is_reported_and_replaced(tmp_pa
     try:
         code, log = worker.autograde(tmp_path / "no-such-course", SLUG, "perfect", {}, timeout=300)
         assert code == 1 and "no-such-course" in log, log
-        first = worker.proc
+        first, first_tmp = worker.proc, worker.tmp
+        # its own temporary folder, beside its log, is where every submission's run folder is made
+        assert first_tmp.parent == tmp_path and first_tmp.is_dir()
+        assert psutil.Process(first.pid).environ()["TMPDIR"] == str(first_tmp)
         code, log = worker.autograde(course, SLUG, "perfect", {}, timeout=0.5)
         assert code == -1 and "did not finish within 0.5 s" in log and worker.proc is None
+        assert not first_tmp.exists()  # killed, it leaves no learner's files behind
         settings = {
             "SandboxedExecute": {"timeout": LIMITS.cell_timeout, "notebook_timeout": LIMITS.notebook_timeout}
         }
@@ -399,6 +404,7 @@ def test_a_grading_worker_that_fails_or_overruns_is_reported_and_replaced(tmp_pa
         assert worker.proc is not None and worker.proc is not first
     finally:
         worker.stop()
+    assert not list(tmp_path.glob("worker-tmp-*"))
     assert scores_in(course)["perfect"] == {
         "q1-answer-tests": 1.0,
         "q2-double-tests": 2.0,

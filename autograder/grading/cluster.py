@@ -392,11 +392,19 @@ _SCRATCH: Path | None = None
 
 
 def _worker_scratch() -> Path:
-    """This worker process's own scratch folder (its grading workers' working folder and logs)."""
+    """This worker process's own scratch folder (its grading workers' working folder and logs), inside
+    the Dask worker's local directory: its nanny removes that when the worker process ends, even killed
+    mid-task, so no learner's files stay behind on the machine."""
+    from distributed import get_worker
+
     global _SCRATCH
     with _POOL_LOCK:
         if _SCRATCH is None or not _SCRATCH.is_dir():
-            _SCRATCH = Path(tempfile.mkdtemp(prefix="course-grade-dask-"))
+            try:
+                parent = get_worker().local_directory
+            except ValueError:  # not in a Dask worker (called directly): the system's temporary folder
+                parent = None
+            _SCRATCH = Path(tempfile.mkdtemp(prefix="course-grade-dask-", dir=parent))
             atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
         return _SCRATCH
 

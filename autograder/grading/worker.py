@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -27,7 +29,11 @@ class GradingWorker:
     for one private course after another: a fresh ``nbgrader`` process per submission costs seconds of
     imports, more than a small notebook's execution. Student code still runs only in the sandbox. A worker
     that dies or overruns its budget is killed, and the next submission gets a fresh one; after
-    :attr:`RECYCLE` submissions it is replaced anyway, so nothing accumulates."""
+    :attr:`RECYCLE` submissions it is replaced anyway, so nothing accumulates.
+
+    Each process gets its own temporary folder beside the log (its ``TMPDIR``: every submission's run
+    folder, with the learner's working files, is made there), removed when the process is stopped; a
+    grader that is killed itself leaves it inside its own scratch folder, not loose in the system's."""
 
     RECYCLE = 25
 
@@ -35,11 +41,14 @@ class GradingWorker:
         self.course = course
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+        self.tmp: Path | None = None
         self.graded = 0
         self._buffer = b""
 
     def _start(self) -> None:
         env = nbgrader_env()
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.log_path.stem}-tmp-", dir=self.log_path.parent))
+        env["TMPDIR"] = str(self.tmp)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "autograder.grading.worker"],
@@ -54,19 +63,21 @@ class GradingWorker:
         self._buffer = b""
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
+        if self.proc is not None:
             try:
-                stream.close()
-            except OSError:
+                os.killpg(self.proc.pid, 9)
+            except (ProcessLookupError, PermissionError):
                 pass
-        self.proc = None
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            self.proc = None
+        if self.tmp is not None:  # now that nothing writes there
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
 
     def autograde(
         self, private: Path, assignment: str, student: str, settings: dict, timeout: float
