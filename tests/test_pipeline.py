@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -410,3 +413,72 @@ def test_a_grading_worker_that_fails_or_overruns_is_reported_and_replaced(tmp_pa
         "q2-double-tests": 2.0,
         "q3-vowels-tests": 2.0,
     }
+
+
+def test_a_killed_graders_scratch_folder_is_removed_by_the_next_run(tmp_path):
+    """``kill -9`` of ``course-grade`` leaves its scratch folder (submissions in it) in the temporary
+    folder; the next run on the machine removes it, and only it: not a folder that is no grading run's,
+    not a running grader's, and it does remove one whose pid now belongs to another process."""
+    course = make_tiny_course(tmp_path / "course")
+    add_submission(course, SLUG, "perfect", perfect(course))
+    hang = with_answers(blank(course), {"q1-answer": "import time\ntime.sleep(600)"})
+    add_submission(course, SLUG, "slow", hang)  # still running when the grader is killed
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**nbgrader_env(), "TMPDIR": str(tmp)}
+    script = Path(sys.executable).parent / "course-grade"
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.grading.cli"]
+    limits = ["--workers", "1", "--cell-timeout", "120", "--notebook-timeout", "300", "--memory-mb", "1536"]
+    grading = subprocess.Popen(
+        [*command, "--course-root", str(course), "autograde", SLUG, *limits],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list(tmp.glob(f"course-grade-{SLUG}-*/worker-*-tmp-*/course-grade-run-*")):
+            assert grading.poll() is None and time.monotonic() < deadline, (
+                "the grader never got to the notebook"
+            )
+            time.sleep(0.2)
+    finally:
+        os.killpg(grading.pid, signal.SIGKILL)
+        grading.wait()
+    [killed] = tmp.glob(f"course-grade-{SLUG}-*")
+    assert (killed / "owner").read_text().split()[1] == str(grading.pid)
+
+    # beside it: a folder of something else, a running grader's, and a dead one's whose pid was reused
+    (tmp / "course-grade-notes").mkdir()
+    (tmp / "course-grade-notes" / "owner").write_text("not a grader's\n")
+    live = tmp / f"course-grade-{SLUG}-live"
+    live.mkdir()
+    me = psutil.Process()
+    (live / "owner").write_text(f"{socket.gethostname()} {me.pid} {_start_ticks(me.pid)}\n")
+    reused = tmp / f"course-grade-{SLUG}-reused"
+    reused.mkdir()
+    (reused / "owner").write_text(f"{socket.gethostname()} {me.pid} {int(_start_ticks(me.pid)) - 1}\n")
+
+    done = subprocess.run(
+        [*command, "--course-root", str(course), "autograde", SLUG, "--student", "perfect", *limits],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (
+        f"removed {killed}, left by a grader (pid {grading.pid}) that was killed" in done.stdout + done.stderr
+    )
+    assert scores_in(course)["perfect"] == {
+        "q1-answer-tests": 1.0,
+        "q2-double-tests": 2.0,
+        "q3-vowels-tests": 2.0,
+    }
+    assert sorted(p.name for p in tmp.iterdir()) == sorted(["course-grade-notes", live.name])
+
+
+def _start_ticks(pid: int) -> str:
+    """A process's start time in clock ticks since boot, as ``/proc`` has it."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]

@@ -37,6 +37,7 @@ import json
 import os
 import queue
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -375,6 +376,72 @@ def _score_from_gradebook(course: Course, assignment: str, student: str) -> tupl
 # --------------------------------------------------------------------------- the batch
 
 
+#: The file in a grading run's scratch folder that names the process it belongs to (its host and pid, and
+#: the process's start time, so that a later process given the same pid is not taken for it).
+SCRATCH_OWNER = "owner"
+
+
+def _process_identity(pid: int) -> str | None:
+    """``"<host> <pid> <start time>"`` for a running process, None if there is none with that pid. Start
+    time is in clock ticks since boot (``/proc/<pid>/stat``); where there is no ``/proc``, the pid's
+    existence alone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        started = stat.rpartition(")")[2].split()[19]  # field 22; the fields after the name start at 3
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        started = "?"
+    except (OSError, IndexError):
+        return None
+    return f"{socket.gethostname()} {pid} {started}"
+
+
+def sweep_stale_scratch(log: Callable[[str], None] = print) -> list[Path]:
+    """Remove the scratch folders (with learners' submissions in them) that ``course-grade`` runs on this
+    machine left behind when they were killed (``kill -9``, the machine's OOM killer): those in the
+    system's temporary folder whose owner, of this user and this host, no longer runs. A folder with no
+    owner file, or an unreadable one, is not a grading run's and stays; so do those of other users and
+    hosts. Returns the folders removed."""
+    removed = []
+    host = socket.gethostname()
+    for folder in Path(tempfile.gettempdir()).glob("course-grade-*"):
+        try:
+            if folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != os.getuid():
+                continue
+            owner = (folder / SCRATCH_OWNER).read_text().split()
+        except OSError:
+            continue
+        if len(owner) != 3 or owner[0] != host or not owner[1].isdigit():
+            continue
+        if _process_identity(int(owner[1])) == " ".join(owner):
+            continue  # still grading
+        shutil.rmtree(folder, ignore_errors=True)
+        log(f"removed {folder}, left by a grader (pid {owner[1]}) that was killed")
+        removed.append(folder)
+    return removed
+
+
+@contextlib.contextmanager
+def grading_scratch(assignment: str, log: Callable[[str], None] = print):
+    """A grading run's scratch folder (the gradebook's snapshot, the workers' logs, their temporary
+    folders, each submission's private course), removed when the run ends; one that a killed run left
+    behind is removed by the next run on this machine (:func:`sweep_stale_scratch`)."""
+    sweep_stale_scratch(log)
+    with tempfile.TemporaryDirectory(prefix=f"course-grade-{assignment}-") as scratch:
+        path = Path(scratch)
+        owner = path / f".{SCRATCH_OWNER}"
+        owner.write_text(f"{_process_identity(os.getpid())}\n")
+        owner.rename(path / SCRATCH_OWNER)  # whole or absent, for a sweep that reads it meanwhile
+        yield path
+
+
 def autograde(
     course: Course,
     assignment: str,
@@ -450,8 +517,7 @@ def autograde(
     bar = _progress(len(todo), assignment) if progress else None
     if bar is not None:
         bar.update(len(todo) - len(runnable))
-    with tempfile.TemporaryDirectory(prefix=f"course-grade-{assignment}-") as scratch:
-        scratch_path = Path(scratch)
+    with grading_scratch(assignment, log) as scratch_path:
         snapshot = scratch_path / "gradebook-snapshot.db"
         _snapshot_gradebook(course, snapshot)
         if cluster is not None:  # Dask workers grade them; this process merges each result, once per student
