@@ -40,7 +40,14 @@ from support.submissions import (
 )
 
 from autograder.grading.config import SandboxLimits, nbgrader_env
-from autograder.grading.pipeline import GradingWorker, autograde, export_grades, load_course, summary_table
+from autograder.grading.pipeline import (
+    GradingWorker,
+    _process_identity,
+    autograde,
+    export_grades,
+    load_course,
+    summary_table,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -216,16 +223,23 @@ ZIP_REGEXP = r".*/(?P<student_id>[a-z]+)_\d+_(?P<file_id>[^/]+)$"
 HIDDEN_ONLY = ("Check out my channel", "rhythm", "(-7, 0, 11)", "answer == 42")
 
 
-def _course_grade(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """The installed ``course-grade`` console script (``python -m autograder.grading.cli`` if it is not installed)."""
+def _course_grade_command(course: Path, *args: str) -> list[str]:
+    """The installed ``course-grade`` console script (``python -m autograder.grading.cli`` if it is not
+    installed) on ``course``, with ``args``."""
     script = Path(sys.executable).parent / "course-grade"
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.grading.cli"]
+    return [*command, "--course-root", str(course), *args]
+
+
+def _course_grade(
+    course: Path, *args: str, timeout: float = 900, env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*command, "--course-root", str(course), *args],
+        _course_grade_command(course, *args),
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=nbgrader_env(),
+        env=env or nbgrader_env(),
     )
 
 
@@ -426,11 +440,9 @@ def test_a_killed_graders_scratch_folder_is_removed_by_the_next_run(tmp_path):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**nbgrader_env(), "TMPDIR": str(tmp)}
-    script = Path(sys.executable).parent / "course-grade"
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.grading.cli"]
     limits = ["--workers", "1", "--cell-timeout", "120", "--notebook-timeout", "300", "--memory-mb", "1536"]
     grading = subprocess.Popen(
-        [*command, "--course-root", str(course), "autograde", SLUG, *limits],
+        _course_grade_command(course, "autograde", SLUG, *limits),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -454,19 +466,14 @@ def test_a_killed_graders_scratch_folder_is_removed_by_the_next_run(tmp_path):
     (tmp / "course-grade-notes" / "owner").write_text("not a grader's\n")
     live = tmp / f"course-grade-{SLUG}-live"
     live.mkdir()
-    me = psutil.Process()
-    (live / "owner").write_text(f"{socket.gethostname()} {me.pid} {_start_ticks(me.pid)}\n")
+    host, pid, started = _process_identity(os.getpid()).split()
+    assert (host, pid) == (socket.gethostname(), str(os.getpid())) and started.isdigit()
+    (live / "owner").write_text(f"{host} {pid} {started}\n")
     reused = tmp / f"course-grade-{SLUG}-reused"
     reused.mkdir()
-    (reused / "owner").write_text(f"{socket.gethostname()} {me.pid} {int(_start_ticks(me.pid)) - 1}\n")
+    (reused / "owner").write_text(f"{host} {pid} {int(started) - 1}\n")
 
-    done = subprocess.run(
-        [*command, "--course-root", str(course), "autograde", SLUG, "--student", "perfect", *limits],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    done = _course_grade(course, "autograde", SLUG, "--student", "perfect", *limits, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (
         f"removed {killed}, left by a grader (pid {grading.pid}) that was killed" in done.stdout + done.stderr
@@ -477,8 +484,3 @@ def test_a_killed_graders_scratch_folder_is_removed_by_the_next_run(tmp_path):
         "q3-vowels-tests": 2.0,
     }
     assert sorted(p.name for p in tmp.iterdir()) == sorted(["course-grade-notes", live.name])
-
-
-def _start_ticks(pid: int) -> str:
-    """A process's start time in clock ticks since boot, as ``/proc`` has it."""
-    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
